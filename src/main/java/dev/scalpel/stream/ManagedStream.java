@@ -1,0 +1,367 @@
+package dev.scalpel.stream;
+
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import org.jspecify.annotations.Nullable;
+import reactor.core.Disposable;
+
+import dev.scalpel.slot.Permit;
+import dev.scalpel.upstream.GenerationRequest;
+import dev.scalpel.upstream.TokenSource;
+import dev.scalpel.upstream.Usage;
+
+/**
+ * The stream aggregate: its state machine, its bounded event log, its listeners and the resources
+ * it holds (permit, queue place, upstream call, timers).
+ *
+ * <p>Every change happens under this object's monitor and appends its event in the same critical
+ * section, so the log and the status never disagree and nothing is appended after the terminal
+ * event. The terminal transition is a compare-and-set under that monitor: the first one wins and
+ * hands the held resources to its caller, which releases them; every later one is a no-op. Only
+ * {@link StreamManager} calls the mutating methods. Listeners are signalled outside the monitor.
+ */
+final class ManagedStream {
+
+	private static final DateTimeFormatter TIMESTAMP = DateTimeFormatter
+		.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'")
+		.withZone(ZoneOffset.UTC);
+
+	private final String id;
+
+	private final long order;
+
+	private final GenerationRequest request;
+
+	private final String model;
+
+	private final TokenSource source;
+
+	private final boolean background;
+
+	private final Instant createdAt;
+
+	private final Map<String, String> metadata;
+
+	private final EventEncoder encoder;
+
+	private final EventLog log;
+
+	private final List<Listener> listeners = new CopyOnWriteArrayList<>();
+
+	// Everything below is guarded by this.
+
+	private volatile StreamStatus status = StreamStatus.QUEUED;
+
+	private @Nullable FinishReason finishReason;
+
+	private @Nullable Instant startedAt;
+
+	private @Nullable Instant firstTokenAt;
+
+	private @Nullable Instant endedAt;
+
+	private @Nullable Instant cancelledAt;
+
+	private @Nullable Integer queuePosition;
+
+	private @Nullable Integer inputTokens;
+
+	private int outputTokens;
+
+	private StreamView.@Nullable ErrorView error;
+
+	private boolean everAttached;
+
+	private @Nullable Disposable acquisition;
+
+	private @Nullable Permit permit;
+
+	private @Nullable Disposable generation;
+
+	private @Nullable Disposable deadline;
+
+	private @Nullable Disposable timer;
+
+	ManagedStream(String id, long order, GenerationRequest request, String model, TokenSource source,
+			boolean background, Map<String, String> metadata, Instant createdAt, int maxEvents, EventEncoder encoder) {
+		this.id = id;
+		this.order = order;
+		this.request = request;
+		this.model = model;
+		this.source = source;
+		this.background = background;
+		this.metadata = Map.copyOf(metadata);
+		this.createdAt = createdAt.truncatedTo(ChronoUnit.MILLIS);
+		this.encoder = encoder;
+		this.log = new EventLog(maxEvents);
+		synchronized (this) {
+			this.log.append(StreamEvent.CREATED, encoder.status(viewLocked(this.log.lastId() + 1)));
+		}
+	}
+
+	String id() {
+		return this.id;
+	}
+
+	long order() {
+		return this.order;
+	}
+
+	GenerationRequest request() {
+		return this.request;
+	}
+
+	TokenSource source() {
+		return this.source;
+	}
+
+	boolean background() {
+		return this.background;
+	}
+
+	StreamStatus status() {
+		return this.status;
+	}
+
+	boolean terminal() {
+		return this.status.terminal();
+	}
+
+	synchronized boolean hasFirstToken() {
+		return this.firstTokenAt != null;
+	}
+
+	synchronized StreamView view() {
+		return viewLocked(this.log.lastId());
+	}
+
+	int listenerCount() {
+		return this.listeners.size();
+	}
+
+	// --- acquiring a slot
+
+	/** Records the queue place being requested; false when terminal or already acquiring. */
+	synchronized boolean beginAcquiring(Disposable acquisition) {
+		if (terminal() || this.acquisition != null) {
+			return false;
+		}
+		this.acquisition = acquisition;
+		return true;
+	}
+
+	/** Forgets a queue place that was refused (the queue was full). */
+	synchronized void abandonAcquiring(Disposable acquisition) {
+		if (this.acquisition == acquisition) {
+			this.acquisition = null;
+		}
+	}
+
+	synchronized boolean acquiring() {
+		return this.acquisition != null;
+	}
+
+	/** A better queue position; positions only improve, a stale larger one is ignored. */
+	synchronized boolean queued(int position) {
+		if (this.status != StreamStatus.QUEUED || this.permit != null
+				|| (this.queuePosition != null && position >= this.queuePosition)) {
+			return false;
+		}
+		this.queuePosition = position;
+		this.log.append(StreamEvent.QUEUED, this.encoder.queued(position));
+		return true;
+	}
+
+	/**
+	 * Takes the slot and the upstream call that is about to start. False when the stream is already
+	 * terminal; the caller then still owns the permit and must release it.
+	 */
+	synchronized boolean start(Permit permit, Disposable generation, Disposable deadline, Instant now) {
+		if (terminal()) {
+			return false;
+		}
+		this.permit = permit;
+		this.generation = generation;
+		this.deadline = deadline;
+		this.status = StreamStatus.IN_PROGRESS;
+		this.startedAt = now.truncatedTo(ChronoUnit.MILLIS);
+		this.queuePosition = null;
+		this.log.append(StreamEvent.STARTED, this.encoder.status(viewLocked(this.log.lastId() + 1)));
+		return true;
+	}
+
+	/** Appends a token; false when the stream has ended (the token is dropped). */
+	synchronized boolean token(String text, Instant now) {
+		if (this.status != StreamStatus.IN_PROGRESS) {
+			return false;
+		}
+		if (this.firstTokenAt == null) {
+			this.firstTokenAt = now.truncatedTo(ChronoUnit.MILLIS);
+		}
+		this.outputTokens++;
+		this.log.append(StreamEvent.TOKEN, this.encoder.token(text));
+		return true;
+	}
+
+	// --- ending
+
+	/** What a terminal transition took from the stream; its caller releases it, once. */
+	record Held(@Nullable Disposable generation, @Nullable Disposable acquisition, @Nullable Permit permit,
+			@Nullable Disposable deadline, @Nullable Disposable timer) {
+
+		/** Closes the upstream call first, then leaves the queue, then frees the slot. */
+		void release() {
+			dispose(this.generation);
+			dispose(this.acquisition);
+			if (this.permit != null) {
+				this.permit.release();
+			}
+			dispose(this.deadline);
+			dispose(this.timer);
+		}
+
+		private static void dispose(@Nullable Disposable disposable) {
+			if (disposable != null) {
+				disposable.dispose();
+			}
+		}
+
+	}
+
+	/** Which streams a guarded terminal transition may end. */
+	enum Guard {
+
+		/** Always. */
+		NONE,
+		/** Only while no listener is attached (disconnect grace). */
+		UNATTENDED,
+		/** Only if no listener ever attached (attach timeout). */
+		NEVER_ATTACHED
+
+	}
+
+	/**
+	 * The terminal transition: the first call wins and returns what the stream held; later calls,
+	 * and calls whose guard does not hold, return null and change nothing.
+	 */
+	synchronized @Nullable Held end(FinishReason reason, StreamView.@Nullable ErrorView error, @Nullable Usage usage,
+			Guard guard, Instant now) {
+		if (terminal() || (guard == Guard.UNATTENDED && !this.listeners.isEmpty())
+				|| (guard == Guard.NEVER_ATTACHED && this.everAttached)) {
+			return null;
+		}
+		this.status = reason.status();
+		this.finishReason = reason;
+		this.endedAt = now.truncatedTo(ChronoUnit.MILLIS);
+		if (reason.status() == StreamStatus.CANCELLED) {
+			this.cancelledAt = this.endedAt;
+		}
+		this.error = error;
+		this.queuePosition = null;
+		if (usage != null) {
+			this.inputTokens = usage.inputTokens();
+			this.outputTokens = Math.max(this.outputTokens, usage.outputTokens());
+		}
+		this.log.append(StreamEvent.terminalType(this.status), this.encoder.status(viewLocked(this.log.lastId() + 1)));
+		Held held = new Held(this.generation, this.acquisition, this.permit, this.deadline, this.timer);
+		this.generation = null;
+		this.acquisition = null;
+		this.permit = null;
+		this.deadline = null;
+		this.timer = null;
+		return held;
+	}
+
+	// --- listeners
+
+	/**
+	 * Adds a listener that will read the events after {@code after}. Refused with {@link EventsExpired}
+	 * when those are no longer retained and with {@link InvalidRequest} when {@code after} is beyond
+	 * the newest event. Cancels a pending disconnect-grace timer.
+	 */
+	synchronized void attach(Listener listener, long after) {
+		if (after > this.log.lastId()) {
+			throw InvalidRequest.invalid("after",
+					"position " + after + " is beyond the newest event (" + this.log.lastId() + ")");
+		}
+		if (!this.log.retains(after)) {
+			throw new EventsExpired(after, this.log.firstId());
+		}
+		this.listeners.add(listener);
+		this.everAttached = true;
+		if (this.timer != null && !terminal()) {
+			this.timer.dispose();
+			this.timer = null;
+		}
+	}
+
+	/** Removes a listener; the number left, or -1 if it was not attached. */
+	synchronized int detach(Listener listener) {
+		if (!this.listeners.remove(listener)) {
+			return -1;
+		}
+		return this.listeners.size();
+	}
+
+	/** Arms the attach timeout or the disconnect grace, replacing any earlier timer. */
+	synchronized boolean arm(Disposable timer) {
+		if (terminal()) {
+			return false;
+		}
+		if (this.timer != null) {
+			this.timer.dispose();
+		}
+		this.timer = timer;
+		return true;
+	}
+
+	/** Reads up to {@code max} events after {@code after}; null when they are no longer retained. */
+	synchronized @Nullable List<StreamEvent> read(long after, int max) {
+		if (!this.log.retains(after)) {
+			return null;
+		}
+		return this.log.after(after, max);
+	}
+
+	/** Tells every attached listener that events may be waiting. */
+	void signal() {
+		for (Listener listener : this.listeners) {
+			listener.drain();
+		}
+	}
+
+	synchronized long lastEventId() {
+		return this.log.lastId();
+	}
+
+	/** The status object; {@code lastEventId} is the newest event's id, or the one about to be appended. */
+	private StreamView viewLocked(long lastEventId) {
+		return new StreamView(this.id, "stream", this.status.wireName(), this.model, this.background,
+				format(this.createdAt), format(this.startedAt), format(this.firstTokenAt), format(this.endedAt),
+				format(this.cancelledAt), (this.finishReason != null) ? this.finishReason.wireName() : null,
+				this.queuePosition, lastEventId, new StreamView.UsageView(this.inputTokens, this.outputTokens),
+				this.error, this.metadata);
+	}
+
+	private static @Nullable String format(@Nullable Instant instant) {
+		return (instant != null) ? TIMESTAMP.format(instant) : null;
+	}
+
+	/** Encodes event payloads as one line of JSON each. */
+	interface EventEncoder {
+
+		String status(StreamView view);
+
+		String token(String text);
+
+		String queued(int position);
+
+	}
+
+}

@@ -1,0 +1,21 @@
+package dev.scalpel.stream;
+
+import java.time.Duration;
+
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.HttpStatus;
+import org.springframework.web.ErrorResponseException;
+
+import dev.scalpel.system.Problems;
+
+/** Every slot is busy and the wait queue is full; nothing was created. Carries {@code Retry-After}. */
+public final class Overloaded extends ErrorResponseException {
+
+	Overloaded(int slots, int queue, Duration retryAfter) {
+		super(HttpStatus.TOO_MANY_REQUESTS, Problems.of(HttpStatus.TOO_MANY_REQUESTS, "overloaded", "Overloaded",
+				"All " + slots + " slots are busy and the wait queue is full (" + queue + " waiting). Retry later."),
+				null);
+		getHeaders().set(HttpHeaders.RETRY_AFTER, String.valueOf(Math.max(1, (retryAfter.toMillis() + 999) / 1000)));
+	}
+
+}

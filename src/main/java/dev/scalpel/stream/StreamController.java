@@ -1,0 +1,167 @@
+package dev.scalpel.stream;
+
+import java.time.Duration;
+import java.util.List;
+
+import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.tags.Tag;
+import org.jspecify.annotations.Nullable;
+import reactor.core.publisher.Flux;
+
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.InvalidMediaTypeException;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
+import org.springframework.http.codec.ServerSentEvent;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestHeader;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RequestParam;
+import org.springframework.web.bind.annotation.RestController;
+
+/** The native API of API.md: start, attach or resume, status, cancel and list streams. */
+@RestController
+@RequestMapping("/v1/streams")
+@Tag(name = "streams", description = "Managed LLM streams")
+class StreamController {
+
+	static final int DEFAULT_PAGE = 20;
+
+	static final int MAX_PAGE = 100;
+
+	private static final ServerSentEvent<String> KEEP_ALIVE = ServerSentEvent.<String>builder()
+		.comment(" keep-alive")
+		.build();
+
+	private final StreamManager manager;
+
+	private final Duration heartbeat;
+
+	StreamController(StreamManager manager, StreamProperties properties) {
+		this.manager = manager;
+		this.heartbeat = properties.heartbeatInterval();
+	}
+
+	@Operation(summary = "Start a stream",
+			description = "With Accept: text/event-stream the response is the event stream itself; "
+					+ "otherwise 202 with the status object and a Location to attach to.")
+	@PostMapping(consumes = MediaType.APPLICATION_JSON_VALUE)
+	ResponseEntity<?> start(@RequestBody StartStreamRequest body, @RequestHeader HttpHeaders headers) {
+		boolean listen = wantsEventStream(headers);
+		StreamManager.Started started = this.manager.start(body, listen);
+		if (started.listener() != null) {
+			return eventStream().header("X-Stream-Id", started.view().id())
+				.body(sse(started.listener()));
+		}
+		return ResponseEntity.accepted()
+			.location(java.net.URI.create("/v1/streams/" + started.view().id()))
+			.header("X-Stream-Id", started.view().id())
+			.contentType(MediaType.APPLICATION_JSON)
+			.body(started.view());
+	}
+
+	@Operation(summary = "Attach to a stream, or resume it",
+			description = "Replays the retained events after Last-Event-ID (or ?after=), then follows live.")
+	@GetMapping("/{id}/events")
+	ResponseEntity<Flux<ServerSentEvent<String>>> events(@PathVariable String id,
+			@RequestHeader(name = "Last-Event-ID", required = false) @Nullable String lastEventId,
+			@RequestParam(name = "after", required = false) @Nullable String after) {
+		// The header wins: a browser's EventSource reconnects to the same URL and sends the header.
+		long position = (lastEventId != null) ? position("Last-Event-ID", lastEventId)
+				: (after != null) ? position("after", after) : 0;
+		Listener listener = this.manager.attach(id, position);
+		return eventStream().body(sse(listener));
+	}
+
+	@Operation(summary = "Status of a stream")
+	@GetMapping(path = "/{id}", produces = MediaType.APPLICATION_JSON_VALUE)
+	StreamView status(@PathVariable String id) {
+		return this.manager.status(id);
+	}
+
+	@Operation(summary = "Cancel a stream",
+			description = "Idempotent. When it answers, the slot is free and the upstream call closed.")
+	@PostMapping(path = "/{id}/cancel", produces = MediaType.APPLICATION_JSON_VALUE)
+	StreamView cancel(@PathVariable String id) {
+		return this.manager.cancel(id);
+	}
+
+	@Operation(summary = "List streams, newest first")
+	@GetMapping(produces = MediaType.APPLICATION_JSON_VALUE)
+	StreamPage list(@RequestParam(name = "status", required = false) @Nullable String status,
+			@RequestParam(name = "limit", required = false) @Nullable String limit,
+			@RequestParam(name = "after", required = false) @Nullable String after) {
+		StreamStatus filter = null;
+		if (status != null) {
+			filter = StreamStatus.fromWireName(status)
+				.orElseThrow(() -> InvalidRequest.invalid("status",
+						"must be one of queued, in_progress, completed, failed, cancelled"));
+		}
+		int size = DEFAULT_PAGE;
+		if (limit != null) {
+			size = (int) Math.min(parse("limit", limit), Integer.MAX_VALUE);
+			if (size < 1 || size > MAX_PAGE) {
+				throw InvalidRequest.invalid("limit", "must be between 1 and " + MAX_PAGE);
+			}
+		}
+		return this.manager.list(filter, size, after);
+	}
+
+	private Flux<ServerSentEvent<String>> sse(Listener listener) {
+		Flux<ServerSentEvent<String>> events = listener.events()
+			.map(event -> ServerSentEvent.builder(event.data())
+				.id(Long.toString(event.id()))
+				.event(event.type())
+				.build());
+		// Comments keep proxies from closing a quiet connection; they end with the events.
+		Flux<ServerSentEvent<String>> heartbeats = Flux.interval(this.heartbeat, this.heartbeat)
+			.onBackpressureDrop()
+			.map(tick -> KEEP_ALIVE);
+		return events.publish(shared -> Flux.merge(shared, heartbeats.takeUntilOther(shared.then())));
+	}
+
+	private static ResponseEntity.BodyBuilder eventStream() {
+		return ResponseEntity.ok()
+			.contentType(MediaType.TEXT_EVENT_STREAM)
+			.header(HttpHeaders.CACHE_CONTROL, "no-cache")
+			// Reverse proxies such as nginx must not buffer an event stream.
+			.header("X-Accel-Buffering", "no");
+	}
+
+	private static boolean wantsEventStream(HttpHeaders headers) {
+		List<MediaType> accepted;
+		try {
+			accepted = headers.getAccept();
+		}
+		catch (InvalidMediaTypeException ex) {
+			throw InvalidRequest.invalid("Accept", "is not a valid media type list");
+		}
+		for (MediaType type : accepted) {
+			if (type.getQualityValue() > 0 && MediaType.TEXT_EVENT_STREAM.equalsTypeAndSubtype(type)) {
+				return true;
+			}
+		}
+		return false;
+	}
+
+	private static long position(String name, String value) {
+		long position = parse(name, value);
+		if (position < 0) {
+			throw InvalidRequest.invalid(name, "must not be negative");
+		}
+		return position;
+	}
+
+	private static long parse(String name, String value) {
+		try {
+			return Long.parseLong(value.trim());
+		}
+		catch (NumberFormatException ex) {
+			throw InvalidRequest.invalid(name, "must be a whole number");
+		}
+	}
+
+}

@@ -1,0 +1,470 @@
+package dev.scalpel.stream;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+
+import org.apache.commons.logging.Log;
+import org.apache.commons.logging.LogFactory;
+import org.jspecify.annotations.Nullable;
+import org.reactivestreams.Subscription;
+import reactor.core.Disposable;
+import reactor.core.publisher.BaseSubscriber;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Scheduler;
+import tools.jackson.databind.json.JsonMapper;
+
+import org.springframework.context.SmartLifecycle;
+
+import dev.scalpel.slot.Permit;
+import dev.scalpel.slot.QueueFull;
+import dev.scalpel.slot.QueueTimeout;
+import dev.scalpel.slot.SlotPool;
+import dev.scalpel.upstream.Chunk;
+import dev.scalpel.upstream.ModelRouter;
+import dev.scalpel.upstream.TokenSource;
+import dev.scalpel.upstream.UpstreamProperties;
+import dev.scalpel.upstream.Usage;
+
+/**
+ * Starts, attaches to, cancels and reports streams: the only place that changes a stream's state.
+ *
+ * <p>The design rule is "release at the event, never at the sweep": every path that ends a stream
+ * (completion, failure, timeout, cancel, last listener gone, attach timeout, shutdown) goes through
+ * {@link #end}, whose first caller wins the stream's compare-and-set and, in the same call, closes
+ * the upstream call, leaves the queue and frees the slot. Listeners read the terminal event from
+ * the log, so nothing waits on a reader that is gone.
+ *
+ * <p>On stop it refuses new starts, lets running streams go on for the drain timeout, then ends
+ * the rest {@code cancelled/shutdown}.
+ */
+public final class StreamManager implements SmartLifecycle {
+
+	private static final Log logger = LogFactory.getLog(StreamManager.class);
+
+	private final SlotPool slots;
+
+	private final ModelRouter router;
+
+	private final StreamRegistry registry;
+
+	private final StreamProperties properties;
+
+	private final UpstreamProperties upstream;
+
+	private final Duration retryAfter;
+
+	private final StartRequestValidator validator;
+
+	private final ManagedStream.EventEncoder encoder;
+
+	private final Clock clock;
+
+	private final Scheduler timers;
+
+	private final StreamIds ids = new StreamIds();
+
+	private final AtomicLong order = new AtomicLong();
+
+	private volatile boolean accepting = true;
+
+	private volatile boolean running;
+
+	StreamManager(SlotPool slots, ModelRouter router, StreamRegistry registry, StreamProperties properties,
+			UpstreamProperties upstream, LimitProperties limits, String defaultModel, Duration retryAfter,
+			JsonMapper json, Clock clock, Scheduler timers) {
+		this.slots = slots;
+		this.router = router;
+		this.registry = registry;
+		this.properties = properties;
+		this.upstream = upstream;
+		this.retryAfter = retryAfter;
+		this.validator = new StartRequestValidator(limits, defaultModel);
+		this.encoder = new JsonEventEncoder(json);
+		this.clock = clock;
+		this.timers = timers;
+	}
+
+	/** A stream that was just started, with its first listener when the start asked for one. */
+	record Started(StreamView view, @Nullable Listener listener) {
+	}
+
+	/**
+	 * Validates and starts a stream. With {@code listen}, the caller becomes its first listener and
+	 * the stream asks for a slot at once; without, a non-background stream waits for a listener.
+	 * A refused start ({@code 400}, {@code 404}, {@code 413}, {@code 429}, {@code 503}) creates nothing.
+	 */
+	Started start(StartStreamRequest body, boolean listen) {
+		StartRequestValidator.ValidStart valid = this.validator.validate(body);
+		TokenSource source = this.router.route(valid.generation().model());
+		if (!this.accepting) {
+			throw new ShuttingDown();
+		}
+		ManagedStream stream = new ManagedStream(this.ids.next(), this.order.incrementAndGet(), valid.generation(),
+				valid.generation().model(), source, valid.background(), valid.metadata(), this.clock.instant(),
+				this.properties.maxEvents(), this.encoder);
+		if (listen || valid.background()) {
+			// Refused synchronously when the queue is full, before the stream is visible to anyone.
+			acquire(stream);
+		}
+		Listener listener = null;
+		if (listen) {
+			listener = newListener(stream, 0);
+		}
+		else if (!valid.background()) {
+			armTimer(stream, this.properties.attachTimeout(),
+					() -> end(stream, FinishReason.NEVER_ATTACHED, null, ManagedStream.Guard.NEVER_ATTACHED));
+		}
+		this.registry.register(stream);
+		return new Started(stream.view(), listener);
+	}
+
+	/**
+	 * Attaches a listener that replays the events after {@code after} and then follows live. The first
+	 * listener of a stream started without one makes it ask for a slot ({@code 429} if the queue is
+	 * full, in which case the listener is not attached and the stream keeps waiting).
+	 */
+	Listener attach(String id, long after) {
+		if (after < 0) {
+			throw InvalidRequest.invalid("after", "must not be negative");
+		}
+		ManagedStream stream = find(id);
+		Listener listener = newListener(stream, after);
+		if (!stream.background() && !stream.terminal() && !stream.acquiring()) {
+			try {
+				acquire(stream);
+			}
+			catch (Overloaded ex) {
+				// Not an abandonment by the client: the stream keeps waiting for a listener.
+				stream.detach(listener);
+				throw ex;
+			}
+		}
+		return listener;
+	}
+
+	/** The status object of a live or retained stream. */
+	StreamView status(String id) {
+		return find(id).view();
+	}
+
+	/**
+	 * Cancels a stream. When this returns, a live stream is {@code cancelled/cancel_requested}, its
+	 * slot is free, its upstream call is closed and its terminal event is in the log for every
+	 * listener. A terminal stream is returned unchanged.
+	 */
+	StreamView cancel(String id) {
+		ManagedStream stream = find(id);
+		end(stream, FinishReason.CANCEL_REQUESTED, null, ManagedStream.Guard.NONE);
+		return stream.view();
+	}
+
+	/** Streams newest first, optionally of one status, after a cursor stream. */
+	StreamPage list(@Nullable StreamStatus status, int limit, @Nullable String after) {
+		long before = Long.MAX_VALUE;
+		if (after != null) {
+			before = this.registry.find(after)
+				.map(ManagedStream::order)
+				.orElseThrow(() -> InvalidRequest.invalid("after", "names no stream that is still retained"));
+		}
+		long cursor = before;
+		List<ManagedStream> page = this.registry.all()
+			.stream()
+			.filter(stream -> stream.order() < cursor)
+			.filter(stream -> status == null || stream.status() == status)
+			.sorted(Comparator.comparingLong(ManagedStream::order).reversed())
+			.limit(limit + 1L)
+			.toList();
+		boolean more = page.size() > limit;
+		return StreamPage.of(page.stream().limit(limit).map(ManagedStream::view).toList(), more);
+	}
+
+	/** Streams not yet terminal. */
+	int liveCount() {
+		return this.registry.live().size();
+	}
+
+	private ManagedStream find(String id) {
+		if (!StreamIds.wellFormed(id)) {
+			throw new StreamNotFound(id);
+		}
+		return this.registry.find(id).orElseThrow(() -> new StreamNotFound(id));
+	}
+
+	// --- the lifecycle
+
+	private Listener newListener(ManagedStream stream, long after) {
+		Listener listener = new Listener(stream, after, this::left);
+		stream.attach(listener, after);
+		listener.expireUnlessConnected(schedule(this.properties.attachTimeout(), listener::abandon));
+		return listener;
+	}
+
+	private void acquire(ManagedStream stream) {
+		Acquisition acquisition = new Acquisition(stream);
+		if (!stream.beginAcquiring(acquisition)) {
+			return;
+		}
+		this.slots.acquire(position -> {
+			if (stream.queued(position)) {
+				stream.signal();
+			}
+		}).subscribe(acquisition);
+		if (acquisition.refused) {
+			stream.abandonAcquiring(acquisition);
+			throw new Overloaded(this.slots.capacity(), this.slots.queueMax(), this.retryAfter);
+		}
+	}
+
+	private void granted(ManagedStream stream, Permit permit) {
+		Generation generation = new Generation(stream);
+		Disposable deadline = schedule(this.upstream.maxDuration(), () -> end(stream, FinishReason.TIMEOUT,
+				error("timeout", "the generation ran longer than " + this.upstream.maxDuration()),
+				ManagedStream.Guard.NONE));
+		if (!stream.start(permit, generation, deadline, this.clock.instant())) {
+			// Ended while the permit was on its way: give it back, start nothing.
+			deadline.dispose();
+			permit.release();
+			return;
+		}
+		stream.signal();
+		// If the stream ends before the subscription below, the disposed subscriber cancels the
+		// upstream call as soon as it is subscribed.
+		stream.source()
+			.generate(stream.request())
+			.timeout(Mono.delay(this.upstream.firstTokenTimeout(), this.timers),
+					chunk -> Mono.delay(this.upstream.idleTimeout(), this.timers))
+			.subscribe(generation);
+	}
+
+	private void left(Listener listener) {
+		ManagedStream stream = listener.stream();
+		int remaining = stream.detach(listener);
+		if (remaining != 0 || stream.background() || stream.terminal()) {
+			return;
+		}
+		Duration grace = this.properties.disconnectGrace();
+		if (grace.isZero()) {
+			end(stream, FinishReason.CLIENT_DISCONNECTED, null, ManagedStream.Guard.UNATTENDED);
+		}
+		else {
+			armTimer(stream, grace,
+					() -> end(stream, FinishReason.CLIENT_DISCONNECTED, null, ManagedStream.Guard.UNATTENDED));
+		}
+	}
+
+	/**
+	 * The one way a stream ends. Returns whether this call ended it; when it returns true, the
+	 * upstream call is closed, the queue place is left and the slot is free.
+	 */
+	private boolean end(ManagedStream stream, FinishReason reason, StreamView.@Nullable ErrorView error,
+			ManagedStream.Guard guard) {
+		return end(stream, reason, error, null, guard);
+	}
+
+	private boolean end(ManagedStream stream, FinishReason reason, StreamView.@Nullable ErrorView error,
+			@Nullable Usage usage, ManagedStream.Guard guard) {
+		ManagedStream.Held held = stream.end(reason, error, usage, guard, this.clock.instant());
+		if (held == null) {
+			return false;
+		}
+		held.release();
+		this.registry.retire(stream);
+		stream.signal();
+		return true;
+	}
+
+	private void armTimer(ManagedStream stream, Duration delay, Runnable action) {
+		Disposable timer = schedule(delay, action);
+		if (!stream.arm(timer)) {
+			timer.dispose();
+		}
+	}
+
+	private Disposable schedule(Duration delay, Runnable action) {
+		return this.timers.schedule(action, delay.toNanos(), TimeUnit.NANOSECONDS);
+	}
+
+	private static StreamView.ErrorView error(String type, String message) {
+		return new StreamView.ErrorView(type, message);
+	}
+
+	/** Waits for a slot on behalf of one stream. */
+	private final class Acquisition extends BaseSubscriber<Permit> {
+
+		private final ManagedStream stream;
+
+		/** Set synchronously during subscription when the queue was full. */
+		boolean refused;
+
+		Acquisition(ManagedStream stream) {
+			this.stream = stream;
+		}
+
+		@Override
+		protected void hookOnNext(Permit permit) {
+			granted(this.stream, permit);
+		}
+
+		@Override
+		protected void hookOnError(Throwable failure) {
+			if (failure instanceof QueueFull) {
+				this.refused = true;
+			}
+			else if (failure instanceof QueueTimeout) {
+				end(this.stream, FinishReason.QUEUE_TIMEOUT, error("queue_timeout", String.valueOf(failure.getMessage())),
+						ManagedStream.Guard.NONE);
+			}
+			else {
+				logger.error("Stream " + this.stream.id() + " failed while waiting for a slot", failure);
+				end(this.stream, FinishReason.INTERNAL_ERROR, error("internal_error", "waiting for a slot failed"),
+						ManagedStream.Guard.NONE);
+			}
+		}
+
+	}
+
+	/** Reads one upstream generation into its stream. */
+	private final class Generation extends BaseSubscriber<Chunk> {
+
+		private final ManagedStream stream;
+
+		Generation(ManagedStream stream) {
+			this.stream = stream;
+		}
+
+		@Override
+		protected void hookOnSubscribe(Subscription subscription) {
+			// Unbounded: listeners read from the log at their own pace, the model is never slowed.
+			subscription.request(Long.MAX_VALUE);
+		}
+
+		@Override
+		protected void hookOnNext(Chunk chunk) {
+			if (chunk instanceof Chunk.Token token) {
+				if (this.stream.token(token.text(), StreamManager.this.clock.instant())) {
+					this.stream.signal();
+				}
+			}
+			else if (chunk instanceof Chunk.Finished finished) {
+				FinishReason reason = "length".equals(finished.reason()) ? FinishReason.LENGTH : FinishReason.STOP;
+				end(this.stream, reason, null, finished.usage(), ManagedStream.Guard.NONE);
+			}
+		}
+
+		@Override
+		protected void hookOnError(Throwable failure) {
+			if (failure instanceof TimeoutException) {
+				String message = this.stream.hasFirstToken()
+						? "no token for " + StreamManager.this.upstream.idleTimeout()
+						: "no first token within " + StreamManager.this.upstream.firstTokenTimeout();
+				end(this.stream, FinishReason.TIMEOUT, error("timeout", message), ManagedStream.Guard.NONE);
+			}
+			else {
+				logger.debug("Stream " + this.stream.id() + ": upstream call failed", failure);
+				end(this.stream, FinishReason.UPSTREAM_ERROR, error("upstream_error", "the upstream call failed"),
+						ManagedStream.Guard.NONE);
+			}
+		}
+
+		@Override
+		protected void hookOnComplete() {
+			// A normal end arrives as a Finished chunk and has already ended the stream: this is a no-op then.
+			end(this.stream, FinishReason.UPSTREAM_ERROR,
+					error("upstream_error", "the upstream stream ended without finishing"), ManagedStream.Guard.NONE);
+		}
+
+	}
+
+	/** Event payloads as one line of JSON, encoded once per event. */
+	private static final class JsonEventEncoder implements ManagedStream.EventEncoder {
+
+		private final JsonMapper json;
+
+		JsonEventEncoder(JsonMapper json) {
+			this.json = json;
+		}
+
+		@Override
+		public String status(StreamView view) {
+			return this.json.writeValueAsString(view);
+		}
+
+		@Override
+		public String token(String text) {
+			return this.json.writeValueAsString(Map.of("text", text));
+		}
+
+		@Override
+		public String queued(int position) {
+			return "{\"queue_position\":" + position + "}";
+		}
+
+	}
+
+	// --- graceful stop
+
+	@Override
+	public void start() {
+		this.accepting = true;
+		this.running = true;
+	}
+
+	/** Stops without draining: refuses new starts and ends every live stream with {@code shutdown}. */
+	@Override
+	public void stop() {
+		this.accepting = false;
+		endAll(FinishReason.SHUTDOWN);
+		this.running = false;
+	}
+
+	/**
+	 * Refuses new starts, waits up to the drain timeout for live streams to end, then cancels the
+	 * rest with {@code shutdown}, whose terminal events reach their listeners before the web server's
+	 * own graceful shutdown (a later phase) waits for those responses to finish.
+	 */
+	@Override
+	public void stop(Runnable callback) {
+		this.accepting = false;
+		Flux.interval(Duration.ZERO, Duration.ofMillis(20), this.timers)
+			.filter(tick -> this.registry.live().isEmpty())
+			.next()
+			.timeout(this.properties.drainTimeout(), this.timers)
+			.onErrorResume(TimeoutException.class, timeout -> Mono.empty())
+			.doFinally(signal -> {
+				endAll(FinishReason.SHUTDOWN);
+				this.running = false;
+				callback.run();
+			})
+			.subscribe();
+	}
+
+	private void endAll(FinishReason reason) {
+		for (ManagedStream stream : this.registry.live()) {
+			end(stream, reason, null, ManagedStream.Guard.NONE);
+		}
+	}
+
+	@Override
+	public boolean isRunning() {
+		return this.running;
+	}
+
+	/** Stops before the web server (a lower phase) so that drained responses can still finish. */
+	@Override
+	public int getPhase() {
+		return SmartLifecycle.DEFAULT_PHASE;
+	}
+
+	/** Whether new starts are taken; false while draining. */
+	boolean accepting() {
+		return this.accepting;
+	}
+
+}

@@ -1,0 +1,191 @@
+package dev.scalpel.system;
+
+import java.util.List;
+import java.util.Map;
+
+import org.apache.commons.logging.Log;
+import org.apache.commons.logging.LogFactory;
+import org.jspecify.annotations.Nullable;
+import reactor.core.publisher.Mono;
+import tools.jackson.core.JacksonException;
+import tools.jackson.core.exc.StreamConstraintsException;
+import tools.jackson.core.exc.StreamReadException;
+import tools.jackson.databind.DatabindException;
+import tools.jackson.databind.exc.InvalidNullException;
+import tools.jackson.databind.exc.MismatchedInputException;
+import tools.jackson.databind.json.JsonMapper;
+
+import org.springframework.core.annotation.Order;
+import org.springframework.core.io.buffer.DataBufferLimitException;
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.HttpStatus;
+import org.springframework.http.HttpStatusCode;
+import org.springframework.http.MediaType;
+import org.springframework.http.ProblemDetail;
+import org.springframework.http.server.reactive.ServerHttpResponse;
+import org.springframework.stereotype.Component;
+import org.springframework.web.ErrorResponse;
+import org.springframework.web.server.ServerWebExchange;
+import org.springframework.web.server.ServerWebInputException;
+import org.springframework.web.server.WebExceptionHandler;
+
+import dev.scalpel.system.Problems.FieldProblem;
+import dev.scalpel.upstream.ModelNotFound;
+
+/**
+ * Renders every error as an RFC 9457 problem detail ({@code application/problem+json}), whether it
+ * comes from a controller, a filter or the framework's routing, ahead of Boot's default error
+ * handler. Responses never carry stack traces, exception class names or Jackson's internal
+ * messages; unexpected failures are logged here and answered with a bare {@code 500}.
+ */
+@Component
+@Order(-2)
+class ProblemWebExceptionHandler implements WebExceptionHandler {
+
+	private static final Log logger = LogFactory.getLog(ProblemWebExceptionHandler.class);
+
+	private static final Map<Integer, String> SLUGS = Map.of(400, "invalid_request", 404, "not_found", 405,
+			"method_not_allowed", 406, "not_acceptable", 413, "payload_too_large", 415, "unsupported_media_type", 429,
+			"too_many_requests", 503, "unavailable");
+
+	private final JsonMapper json;
+
+	ProblemWebExceptionHandler(JsonMapper json) {
+		this.json = json;
+	}
+
+	@Override
+	public Mono<Void> handle(ServerWebExchange exchange, Throwable failure) {
+		ServerHttpResponse response = exchange.getResponse();
+		if (response.isCommitted()) {
+			// Too late for a problem detail (an event stream is under way): let the server close it.
+			return Mono.error(failure);
+		}
+		Rendered rendered = render(failure);
+		response.setStatusCode(rendered.problem().getStatus() > 0
+				? HttpStatusCode.valueOf(rendered.problem().getStatus()) : HttpStatus.INTERNAL_SERVER_ERROR);
+		HttpHeaders headers = response.getHeaders();
+		headers.clear();
+		headers.addAll(rendered.headers());
+		headers.setContentType(MediaType.APPLICATION_PROBLEM_JSON);
+		if (rendered.problem().getInstance() == null) {
+			rendered.problem().setInstance(exchange.getRequest().getURI().resolve(exchange.getRequest().getPath().value()));
+		}
+		byte[] body = this.json.writeValueAsBytes(rendered.problem());
+		return response.writeWith(Mono.fromSupplier(() -> response.bufferFactory().wrap(body)));
+	}
+
+	private record Rendered(ProblemDetail problem, HttpHeaders headers) {
+	}
+
+	private Rendered render(Throwable failure) {
+		if (failure instanceof ModelNotFound notFound) {
+			ProblemDetail problem = Problems.of(HttpStatus.NOT_FOUND, "model_not_found", "Model not found",
+					"No provider serves the model '" + printable(notFound.model()) + "'.");
+			return new Rendered(Problems.withErrors(problem, List.of(new FieldProblem("model", "is not served here"))),
+					HttpHeaders.EMPTY);
+		}
+		DataBufferLimitException tooLarge = cause(failure, DataBufferLimitException.class);
+		if (tooLarge != null) {
+			return new Rendered(Problems.of(HttpStatus.CONTENT_TOO_LARGE, "payload_too_large", "Request too large",
+					"The request body is larger than this service accepts."), HttpHeaders.EMPTY);
+		}
+		if (failure instanceof ServerWebInputException input) {
+			return new Rendered(badInput(input), HttpHeaders.EMPTY);
+		}
+		if (failure instanceof ErrorResponse error) {
+			ProblemDetail problem = error.getBody();
+			if (problem.getType() == null || "about:blank".equals(problem.getType().toString())) {
+				String slug = SLUGS.getOrDefault(problem.getStatus(), "error");
+				problem.setType(Problems.type(slug));
+				if (problem.getStatus() == 404) {
+					problem.setDetail("No resource exists at this path.");
+				}
+			}
+			return new Rendered(problem, error.getHeaders());
+		}
+		logger.error("Unexpected failure answered with 500", failure);
+		return new Rendered(Problems.of(HttpStatus.INTERNAL_SERVER_ERROR, "internal_error", "Internal error",
+				"The request could not be completed; the failure has been logged."), HttpHeaders.EMPTY);
+	}
+
+	/** A body that could not be read: say which field and why, in words of the API, not of Jackson. */
+	private static ProblemDetail badInput(ServerWebInputException input) {
+		ProblemDetail problem = Problems.of(HttpStatus.BAD_REQUEST, "invalid_request", "Invalid request", "");
+		JacksonException jackson = cause(input, JacksonException.class);
+		if (jackson instanceof StreamConstraintsException) {
+			problem.setDetail("The JSON body exceeds a read limit (nesting depth, number or string length).");
+		}
+		else if (jackson instanceof DatabindException databind && !databind.getPath().isEmpty()) {
+			String field = path(databind);
+			String message = (databind instanceof InvalidNullException) ? "must not be null"
+					: (databind instanceof MismatchedInputException mismatch) ? "must be " + describe(mismatch.getTargetType())
+							: "has an invalid value";
+			problem.setDetail(field + ": " + message);
+			Problems.withErrors(problem, List.of(new FieldProblem(field, message)));
+		}
+		else if (jackson instanceof StreamReadException || jackson != null) {
+			problem.setDetail("The body is not well-formed JSON.");
+		}
+		else if (input.getReason() != null && input.getReason().startsWith("No request body")) {
+			problem.setDetail("A JSON body is required.");
+		}
+		else {
+			problem.setDetail("The request could not be read.");
+		}
+		return problem;
+	}
+
+	private static String path(DatabindException databind) {
+		StringBuilder field = new StringBuilder();
+		for (JacksonException.Reference reference : databind.getPath()) {
+			if (reference.getPropertyName() != null) {
+				field.append((field.length() == 0) ? "" : ".").append(printable(reference.getPropertyName()));
+			}
+			else if (reference.getIndex() >= 0) {
+				field.append('[').append(reference.getIndex()).append(']');
+			}
+		}
+		return (field.length() == 0) ? "body" : field.toString();
+	}
+
+	private static String describe(@Nullable Class<?> type) {
+		if (type == null) {
+			return "of another type";
+		}
+		if (type == Integer.class || type == int.class || type == Long.class || type == long.class) {
+			return "a whole number";
+		}
+		if (Number.class.isAssignableFrom(type) || type == double.class) {
+			return "a number";
+		}
+		if (type == Boolean.class || type == boolean.class) {
+			return "true or false";
+		}
+		if (type == String.class) {
+			return "a string";
+		}
+		if (List.class.isAssignableFrom(type) || type.isArray()) {
+			return "an array";
+		}
+		return "an object";
+	}
+
+	private static String printable(String text) {
+		String printable = text.replaceAll("\\p{Cntrl}", "?");
+		return (printable.length() > 64) ? printable.substring(0, 64) + "..." : printable;
+	}
+
+	private static <T extends Throwable> @Nullable T cause(Throwable failure, Class<T> type) {
+		for (Throwable each = failure; each != null; each = each.getCause()) {
+			if (type.isInstance(each)) {
+				return type.cast(each);
+			}
+			if (each.getCause() == each) {
+				break;
+			}
+		}
+		return null;
+	}
+
+}

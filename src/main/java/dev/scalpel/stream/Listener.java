@@ -123,14 +123,15 @@ final class Listener {
 		}
 		while (!this.done && !sink.isCancelled()) {
 			long demand = sink.requestedFromDownstream();
-			if (demand <= 0) {
-				return;
-			}
-			List<StreamEvent> events = this.stream.read(this.cursor, (int) Math.min(demand, BATCH));
+			// Read even without demand, to notice when this reader has fallen behind the log.
+			List<StreamEvent> events = this.stream.read(this.cursor, (int) Math.min(Math.max(demand, 1), BATCH));
 			if (events == null) {
 				// Fell behind the retained events: disconnect; the client may resume with Last-Event-ID.
 				this.done = true;
 				sink.complete();
+				return;
+			}
+			if (demand <= 0) {
 				return;
 			}
 			if (events.isEmpty()) {

@@ -96,22 +96,23 @@ public final class ControlledTokenSource implements TokenSource {
 			return this.request;
 		}
 
-		public Call token(String text) {
-			this.sink.emitNext(new Chunk.Token(text), Sinks.EmitFailureHandler.busyLooping(Duration.ofSeconds(1)));
+		// Emissions after Scalpel closed the call are ignored, as a real connection would drop them.
+
+		public synchronized Call token(String text) {
+			this.sink.tryEmitNext(new Chunk.Token(text));
 			return this;
 		}
 
-		public void finish(String reason) {
-			this.sink.emitNext(new Chunk.Finished(reason, new Usage(3, 0)),
-					Sinks.EmitFailureHandler.busyLooping(Duration.ofSeconds(1)));
+		public synchronized void finish(String reason) {
+			this.sink.tryEmitNext(new Chunk.Finished(reason, new Usage(3, 0)));
 		}
 
-		public void fail(RuntimeException failure) {
-			this.sink.emitError(failure, Sinks.EmitFailureHandler.busyLooping(Duration.ofSeconds(1)));
+		public synchronized void fail(RuntimeException failure) {
+			this.sink.tryEmitError(failure);
 		}
 
-		public void completeWithoutFinishing() {
-			this.sink.emitComplete(Sinks.EmitFailureHandler.busyLooping(Duration.ofSeconds(1)));
+		public synchronized void completeWithoutFinishing() {
+			this.sink.tryEmitComplete();
 		}
 
 		/** Whether Scalpel cancelled this call (closed the upstream connection). */

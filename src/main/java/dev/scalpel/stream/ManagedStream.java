@@ -283,7 +283,8 @@ final class ManagedStream {
 	/**
 	 * Adds a listener that will read the events after {@code after}. Refused with {@link EventsExpired}
 	 * when those are no longer retained and with {@link InvalidRequest} when {@code after} is beyond
-	 * the newest event. Cancels a pending disconnect-grace timer.
+	 * the newest event. Until {@link #attached()} confirms it, the attach may still be undone with
+	 * {@link #detach} and leaves no trace.
 	 */
 	synchronized void attach(Listener listener, long after) {
 		if (after > this.log.lastId()) {
@@ -294,6 +295,13 @@ final class ManagedStream {
 			throw new EventsExpired(after, this.log.firstId());
 		}
 		this.listeners.add(listener);
+	}
+
+	/**
+	 * Confirms an attach that nothing refused: the stream now has had a listener, so the attach
+	 * timeout no longer applies, and a pending disconnect grace is moot.
+	 */
+	synchronized void attached() {
 		this.everAttached = true;
 		if (this.timer != null && !terminal()) {
 			this.timer.dispose();

@@ -115,7 +115,9 @@ public final class StreamManager implements SmartLifecycle {
 		}
 		Listener listener = null;
 		if (listen) {
-			listener = newListener(stream, 0);
+			listener = new Listener(stream, 0, this::left);
+			stream.attach(listener, 0);
+			attached(stream, listener);
 		}
 		else if (!valid.background()) {
 			armTimer(stream, this.properties.attachTimeout(),
@@ -135,18 +137,19 @@ public final class StreamManager implements SmartLifecycle {
 			throw InvalidRequest.invalid("after", "must not be negative");
 		}
 		ManagedStream stream = find(id);
-		Listener listener = newListener(stream, after);
+		Listener listener = new Listener(stream, after, this::left);
+		stream.attach(listener, after);
 		if (!stream.background() && !stream.terminal() && !stream.acquiring()) {
 			try {
 				acquire(stream);
 			}
 			catch (Overloaded ex) {
-				// Not an abandonment by the client: the stream keeps waiting for a listener.
+				// Undone without a trace: the stream keeps waiting for a listener, under its attach timeout.
 				stream.detach(listener);
 				throw ex;
 			}
 		}
-		return listener;
+		return attached(stream, listener);
 	}
 
 	/** The status object of a live or retained stream. */
@@ -199,9 +202,8 @@ public final class StreamManager implements SmartLifecycle {
 
 	// --- the lifecycle
 
-	private Listener newListener(ManagedStream stream, long after) {
-		Listener listener = new Listener(stream, after, this::left);
-		stream.attach(listener, after);
+	private Listener attached(ManagedStream stream, Listener listener) {
+		stream.attached();
 		listener.expireUnlessConnected(schedule(this.properties.attachTimeout(), listener::abandon));
 		return listener;
 	}

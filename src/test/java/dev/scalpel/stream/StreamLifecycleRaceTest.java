@@ -1,0 +1,191 @@
+package dev.scalpel.stream;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import dev.scalpel.slot.SlotPool;
+import dev.scalpel.stream.Harness.Recorder;
+import dev.scalpel.support.Await;
+import dev.scalpel.upstream.UpstreamProperties;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Thousands of streams per run, each with a random plan played out at random instants from several
+ * threads: completions, injected upstream failures, silent upstreams left to the timeouts, cancels,
+ * double cancels, cancels racing completion, listeners that disconnect, deferred starts attached
+ * late or never, background streams, and a small slot pool and queue so that streams queue, time
+ * out in the queue and are refused. After each run every invariant of ARCHITECTURE.md must hold.
+ */
+class StreamLifecycleRaceTest {
+
+	private static final int STREAMS = 2_000;
+
+	private static final Duration BOUND = Duration.ofSeconds(30);
+
+	@ParameterizedTest(name = "seed {0}")
+	@ValueSource(longs = { 1, 2, 3, 4 })
+	void invariantsHoldAfterRandomisedLifecycles(long seed) throws Exception {
+		SplittableRandom random = new SplittableRandom(seed);
+		SlotPool slots = new SlotPool(6, 12, Duration.ofMillis(150));
+		ChaosTokenSource upstream = new ChaosTokenSource();
+		Duration grace = (seed % 2 == 0) ? Duration.ZERO : Duration.ofMillis(5);
+		StreamManager manager = Harness.manager(slots, Harness.streams(Duration.ofMillis(200), grace, 10_000),
+				new UpstreamProperties(Duration.ofMillis(80), Duration.ofMillis(40), Duration.ofSeconds(2)),
+				upstream);
+		ScheduledExecutorService actors = Executors.newScheduledThreadPool(4);
+		Map<String, Plan> plans = new ConcurrentHashMap<>();
+		AtomicInteger refused = new AtomicInteger();
+		CountDownLatch played = new CountDownLatch(STREAMS);
+		try {
+			for (int i = 0; i < STREAMS; i++) {
+				Plan plan = new Plan(i, random.split());
+				long startDelay = i / 4 + plan.random.nextInt(3);
+				actors.schedule(() -> plan.play(manager, actors, plans, refused, played), startDelay,
+						TimeUnit.MILLISECONDS);
+			}
+			assertThat(played.await(BOUND.toSeconds(), TimeUnit.SECONDS)).as("every plan started").isTrue();
+			Await.atMost(BOUND).until(() -> manager.liveCount() == 0);
+			Await.atMost(BOUND).until(() -> upstream.open() == 0);
+			Await.atMost(BOUND).until(() -> plans.values().stream().allMatch(Plan::listenersSettled));
+		}
+		finally {
+			actors.shutdownNow();
+		}
+
+		assertThat(slots.inUse()).as("slots held").isZero();
+		assertThat(slots.queued()).as("queue").isZero();
+		assertThat(plans).as("streams created").hasSize(STREAMS);
+		assertThat(refused.get()).as("starts refused while the queue was full").isPositive();
+		List<String> statuses = new ArrayList<>();
+		for (Plan plan : plans.values()) {
+			StreamView view = manager.status(plan.id);
+			statuses.add(view.status());
+			assertThat(StreamStatus.fromWireName(view.status()).orElseThrow().terminal()).as(plan.id).isTrue();
+			if (plan.cancelAnswer != null && plan.cancelAnswer.equals("cancelled")) {
+				assertThat(view.status()).as("cancelled stays cancelled").isEqualTo("cancelled");
+			}
+			for (Recorder stayed : plan.stayed) {
+				assertThat(stayed.completed).as("listener of %s finished", plan.id).isTrue();
+				assertThat(stayed.terminalEvents()).as("terminal events of %s", plan.id).isEqualTo(1);
+				assertThat(stayed.last().type()).isEqualTo("stream." + view.status());
+				assertSequential(stayed);
+			}
+		}
+		// The run exercised every ending.
+		assertThat(statuses).contains("completed", "failed", "cancelled");
+	}
+
+	private static void assertSequential(Recorder recorder) {
+		long expected = recorder.events.get(0).id();
+		for (StreamEvent event : recorder.events) {
+			assertThat(event.id()).isEqualTo(expected++);
+		}
+	}
+
+	/** What the test does with one stream, drawn at random. */
+	private static final class Plan {
+
+		final int index;
+
+		final SplittableRandom random;
+
+		final List<Recorder> stayed = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+		final List<Recorder> all = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+		volatile String id;
+
+		volatile String cancelAnswer;
+
+		Plan(int index, SplittableRandom random) {
+			this.index = index;
+			this.random = random;
+		}
+
+		void play(StreamManager manager, ScheduledExecutorService actors, Map<String, Plan> plans,
+				AtomicInteger refused, CountDownLatch played) {
+			int mode = this.random.nextInt(10);
+			boolean background = mode == 9;
+			boolean listen = mode < 7 || (background && this.random.nextBoolean());
+			StartStreamRequest request = new StartStreamRequest(ChaosTokenSource.MODEL, null,
+					"plan " + this.index + " " + this.random.nextLong(), null, null, background, null);
+			StreamManager.Started started;
+			try {
+				started = manager.start(request, listen);
+			}
+			catch (Overloaded ex) {
+				// A 429: nothing was created; the client retries a little later, as clients do.
+				refused.incrementAndGet();
+				actors.schedule(() -> play(manager, actors, plans, refused, played), 1 + this.random.nextInt(5),
+						TimeUnit.MILLISECONDS);
+				return;
+			}
+			played.countDown();
+			this.id = started.view().id();
+			plans.put(this.id, this);
+			if (started.listener() != null) {
+				listen(started.listener(), actors);
+			}
+			else if (!background && this.random.nextInt(4) > 0) {
+				// A deferred start: attach later, sometimes after the attach timeout.
+				actors.schedule(() -> attachLate(manager, actors), this.random.nextInt(300), TimeUnit.MILLISECONDS);
+			}
+			if (this.random.nextInt(3) == 0) {
+				int cancels = 1 + this.random.nextInt(2);
+				for (int i = 0; i < cancels; i++) {
+					actors.schedule(() -> cancel(manager), this.random.nextInt(60), TimeUnit.MILLISECONDS);
+				}
+			}
+			if (this.random.nextInt(8) == 0) {
+				// A late joiner replaying from a random position.
+				actors.schedule(() -> attachLate(manager, actors), this.random.nextInt(80), TimeUnit.MILLISECONDS);
+			}
+		}
+
+		private void attachLate(StreamManager manager, ScheduledExecutorService actors) {
+			try {
+				listen(manager.attach(this.id, 0), actors);
+			}
+			catch (Overloaded ex) {
+				// The queue was full when it tried: the stream goes on waiting and meets its attach timeout.
+			}
+		}
+
+		private void listen(Listener listener, ScheduledExecutorService actors) {
+			Recorder recorder = Recorder.reading(listener);
+			this.all.add(recorder);
+			if (this.random.nextInt(4) == 0) {
+				actors.schedule(recorder::dispose, this.random.nextInt(50), TimeUnit.MILLISECONDS);
+			}
+			else {
+				this.stayed.add(recorder);
+			}
+		}
+
+		private void cancel(StreamManager manager) {
+			StreamView view = manager.cancel(this.id);
+			if (this.cancelAnswer == null || view.status().equals("cancelled")) {
+				this.cancelAnswer = view.status();
+			}
+		}
+
+		boolean listenersSettled() {
+			return this.stayed.stream().allMatch(recorder -> recorder.completed);
+		}
+
+	}
+
+}

@@ -1,0 +1,55 @@
+package dev.scalpel.stream;
+
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The bounded replay log: ids from 1, growth up to its bound, then the oldest events go. */
+class EventLogTest {
+
+	@Test
+	void idsStartAtOneAndIncreaseByOne() {
+		EventLog log = new EventLog(100);
+		assertThat(log.lastId()).isZero();
+		assertThat(log.append("a", "{}").id()).isEqualTo(1);
+		assertThat(log.append("b", "{}").id()).isEqualTo(2);
+		assertThat(log.after(0, 10)).extracting(StreamEvent::type).containsExactly("a", "b");
+		assertThat(log.after(1, 10)).extracting(StreamEvent::type).containsExactly("b");
+		assertThat(log.after(2, 10)).isEmpty();
+	}
+
+	@Test
+	void growsBeyondItsInitialSizeWithoutLosingEvents() {
+		EventLog log = new EventLog(1000);
+		for (int i = 1; i <= 700; i++) {
+			log.append("e", String.valueOf(i));
+		}
+		assertThat(log.firstId()).isEqualTo(1);
+		assertThat(log.after(0, 1000)).hasSize(700);
+		assertThat(log.after(650, 10)).extracting(StreamEvent::id).containsExactly(651L, 652L, 653L, 654L, 655L, 656L,
+				657L, 658L, 659L, 660L);
+	}
+
+	@Test
+	void dropsTheOldestEventsPastItsBound() {
+		EventLog log = new EventLog(16);
+		for (int i = 1; i <= 40; i++) {
+			log.append("e", String.valueOf(i));
+		}
+		assertThat(log.firstId()).isEqualTo(25);
+		assertThat(log.retains(24)).isTrue();
+		assertThat(log.retains(23)).isFalse();
+		assertThat(log.after(24, 100)).extracting(StreamEvent::data).first().isEqualTo("25");
+		assertThat(log.after(24, 100)).extracting(StreamEvent::data).last().isEqualTo("40");
+	}
+
+	@Test
+	void readsAreBoundedByTheirMaximum() {
+		EventLog log = new EventLog(64);
+		for (int i = 0; i < 30; i++) {
+			log.append("e", "{}");
+		}
+		assertThat(log.after(0, 7)).hasSize(7);
+	}
+
+}

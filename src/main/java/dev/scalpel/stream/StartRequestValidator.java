@@ -8,6 +8,7 @@ import java.util.Set;
 
 import org.jspecify.annotations.Nullable;
 
+import dev.scalpel.system.LimitProperties;
 import dev.scalpel.system.Problems.FieldProblem;
 import dev.scalpel.upstream.GenerationRequest;
 import dev.scalpel.upstream.Message;

@@ -8,6 +8,7 @@ import tools.jackson.databind.json.JsonMapper;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
+import dev.scalpel.system.LimitProperties;
 import dev.scalpel.slot.QueueProperties;
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.upstream.ModelRouter;

@@ -22,6 +22,7 @@ import tools.jackson.databind.json.JsonMapper;
 
 import org.springframework.context.SmartLifecycle;
 
+import dev.scalpel.system.LimitProperties;
 import dev.scalpel.slot.Permit;
 import dev.scalpel.slot.QueueFull;
 import dev.scalpel.slot.QueueTimeout;

@@ -1,5 +1,6 @@
 package dev.scalpel.system;
 
+import java.net.URI;
 import java.util.List;
 import java.util.Map;
 
@@ -30,7 +31,6 @@ import org.springframework.web.server.ServerWebInputException;
 import org.springframework.web.server.WebExceptionHandler;
 
 import dev.scalpel.system.Problems.FieldProblem;
-import dev.scalpel.upstream.ModelNotFound;
 
 /**
  * Renders every error as an RFC 9457 problem detail ({@code application/problem+json}), whether it
@@ -69,7 +69,7 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 		headers.addAll(rendered.headers());
 		headers.setContentType(MediaType.APPLICATION_PROBLEM_JSON);
 		if (rendered.problem().getInstance() == null) {
-			rendered.problem().setInstance(exchange.getRequest().getURI().resolve(exchange.getRequest().getPath().value()));
+			rendered.problem().setInstance(URI.create(exchange.getRequest().getURI().getRawPath()));
 		}
 		byte[] body = this.json.writeValueAsBytes(rendered.problem());
 		return response.writeWith(Mono.fromSupplier(() -> response.bufferFactory().wrap(body)));
@@ -79,12 +79,6 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 	}
 
 	private Rendered render(Throwable failure) {
-		if (failure instanceof ModelNotFound notFound) {
-			ProblemDetail problem = Problems.of(HttpStatus.NOT_FOUND, "model_not_found", "Model not found",
-					"No provider serves the model '" + printable(notFound.model()) + "'.");
-			return new Rendered(Problems.withErrors(problem, List.of(new FieldProblem("model", "is not served here"))),
-					HttpHeaders.EMPTY);
-		}
 		DataBufferLimitException tooLarge = cause(failure, DataBufferLimitException.class);
 		if (tooLarge != null) {
 			return new Rendered(Problems.of(HttpStatus.CONTENT_TOO_LARGE, "payload_too_large", "Request too large",
@@ -140,7 +134,7 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 		StringBuilder field = new StringBuilder();
 		for (JacksonException.Reference reference : databind.getPath()) {
 			if (reference.getPropertyName() != null) {
-				field.append((field.length() == 0) ? "" : ".").append(printable(reference.getPropertyName()));
+				field.append((field.length() == 0) ? "" : ".").append(Problems.printable(reference.getPropertyName()));
 			}
 			else if (reference.getIndex() >= 0) {
 				field.append('[').append(reference.getIndex()).append(']');
@@ -169,11 +163,6 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 			return "an array";
 		}
 		return "an object";
-	}
-
-	private static String printable(String text) {
-		String printable = text.replaceAll("\\p{Cntrl}", "?");
-		return (printable.length() > 64) ? printable.substring(0, 64) + "..." : printable;
 	}
 
 	private static <T extends Throwable> @Nullable T cause(Throwable failure, Class<T> type) {

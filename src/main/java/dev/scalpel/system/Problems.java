@@ -34,6 +34,12 @@ public final class Problems {
 		return problem;
 	}
 
+	/** Text from a request made safe to echo in a problem: no control characters, at most 64 characters. */
+	public static String printable(String text) {
+		String printable = text.replaceAll("\\p{Cntrl}", "?");
+		return (printable.length() > 64) ? printable.substring(0, 64) + "..." : printable;
+	}
+
 	/** A field at fault and what is wrong with it. */
 	public record FieldProblem(String field, String message) {
 	}

@@ -15,7 +15,6 @@ import tools.jackson.core.StreamReadConstraints;
 import tools.jackson.core.json.JsonFactory;
 import tools.jackson.databind.json.JsonMapper;
 
-import dev.scalpel.stream.LimitProperties;
 
 /**
  * Bounds on what a request may make the service read: the body size (checked from

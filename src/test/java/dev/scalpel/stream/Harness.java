@@ -16,6 +16,7 @@ import tools.jackson.databind.json.JsonMapper;
 
 import org.springframework.util.unit.DataSize;
 
+import dev.scalpel.system.LimitProperties;
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.upstream.ModelRouter;
 import dev.scalpel.upstream.TokenSource;

@@ -1,4 +1,4 @@
-package dev.scalpel.stream;
+package dev.scalpel.system;
 
 import jakarta.validation.constraints.Max;
 import jakarta.validation.constraints.Min;

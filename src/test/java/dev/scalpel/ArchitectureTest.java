@@ -1,0 +1,50 @@
+package dev.scalpel;
+
+import com.tngtech.archunit.core.importer.ImportOption;
+import com.tngtech.archunit.junit.AnalyzeClasses;
+import com.tngtech.archunit.junit.ArchTest;
+import com.tngtech.archunit.lang.ArchRule;
+
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
+
+/**
+ * The package structure of ARCHITECTURE.md: features depend one way, the slot pool and the web
+ * plumbing know nothing of streams, and main code never blocks a Reactor thread by design.
+ */
+@AnalyzeClasses(packages = "dev.scalpel", importOptions = ImportOption.DoNotIncludeTests.class)
+class ArchitectureTest {
+
+	@ArchTest
+	static final ArchRule featuresHaveNoCycles = slices().matching("dev.scalpel.(*)..").should().beFreeOfCycles();
+
+	@ArchTest
+	static final ArchRule slotPoolStandsAlone = noClasses().that()
+		.resideInAPackage("dev.scalpel.slot..")
+		.should()
+		.dependOnClassesThat()
+		.resideInAnyPackage("dev.scalpel.stream..", "dev.scalpel.upstream..", "dev.scalpel.system..");
+
+	@ArchTest
+	static final ArchRule providersKnowNothingOfStreams = noClasses().that()
+		.resideInAPackage("dev.scalpel.upstream..")
+		.should()
+		.dependOnClassesThat()
+		.resideInAnyPackage("dev.scalpel.stream..", "dev.scalpel.slot..");
+
+	@ArchTest
+	static final ArchRule webPlumbingKnowsNoFeature = noClasses().that()
+		.resideInAPackage("dev.scalpel.system..")
+		.should()
+		.dependOnClassesThat()
+		.resideInAnyPackage("dev.scalpel.stream..", "dev.scalpel.slot..", "dev.scalpel.upstream..");
+
+	@ArchTest
+	static final ArchRule noBlockingInMainCode = noClasses().should()
+		.callMethod(Thread.class, "sleep", long.class)
+		.orShould()
+		.callMethodWhere(com.tngtech.archunit.core.domain.JavaCall.Predicates
+			.target(com.tngtech.archunit.core.domain.properties.HasName.Predicates.nameMatching("block(First|Last)?")))
+		.because("main code is reactive all the way (STYLE.md)");
+
+}

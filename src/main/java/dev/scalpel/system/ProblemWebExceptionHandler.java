@@ -9,6 +9,7 @@ import org.apache.commons.logging.LogFactory;
 import org.jspecify.annotations.Nullable;
 import reactor.core.publisher.Mono;
 import tools.jackson.core.JacksonException;
+import tools.jackson.core.exc.InputCoercionException;
 import tools.jackson.core.exc.StreamConstraintsException;
 import tools.jackson.core.exc.StreamReadException;
 import tools.jackson.databind.DatabindException;
@@ -96,6 +97,11 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 					problem.setDetail("No resource exists at this path.");
 				}
 			}
+			if (problem.getDetail() == null || problem.getDetail().isBlank()) {
+				// e.g. a 415 for a request without Content-Type: the framework leaves the detail out.
+				problem.setDetail((problem.getStatus() == 415) ? "The body must be sent as application/json."
+						: String.valueOf(problem.getTitle()) + ".");
+			}
 			return new Rendered(problem, error.getHeaders());
 		}
 		logger.error("Unexpected failure answered with 500", failure);
@@ -110,13 +116,20 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 		if (jackson instanceof StreamConstraintsException) {
 			problem.setDetail("The JSON body exceeds a read limit (nesting depth, number or string length).");
 		}
-		else if (jackson instanceof DatabindException databind && !databind.getPath().isEmpty()) {
-			String field = path(databind);
-			String message = (databind instanceof InvalidNullException) ? "must not be null"
-					: (databind instanceof MismatchedInputException mismatch) ? "must be " + describe(mismatch.getTargetType())
-							: "has an invalid value";
+		else if ((jackson instanceof DatabindException || jackson instanceof InputCoercionException)
+				&& !jackson.getPath().isEmpty()) {
+			String field = path(jackson);
+			String message = (jackson instanceof InvalidNullException) ? "must not be null"
+					: (jackson instanceof MismatchedInputException mismatch) ? "must be " + describe(mismatch.getTargetType())
+							: (jackson instanceof InputCoercionException coercion)
+									? "is out of range for " + describe(coercion.getTargetType())
+									: "has an invalid value";
 			problem.setDetail(field + ": " + message);
 			Problems.withErrors(problem, List.of(new FieldProblem(field, message)));
+		}
+		else if (jackson instanceof MismatchedInputException) {
+			// Well-formed JSON of the wrong shape: an array, a string, or a second document after the object.
+			problem.setDetail("The body must be a single JSON object.");
 		}
 		else if (jackson instanceof StreamReadException || jackson != null) {
 			problem.setDetail("The body is not well-formed JSON.");
@@ -130,9 +143,9 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 		return problem;
 	}
 
-	private static String path(DatabindException databind) {
+	private static String path(JacksonException jackson) {
 		StringBuilder field = new StringBuilder();
-		for (JacksonException.Reference reference : databind.getPath()) {
+		for (JacksonException.Reference reference : jackson.getPath()) {
 			if (reference.getPropertyName() != null) {
 				field.append((field.length() == 0) ? "" : ".").append(Problems.printable(reference.getPropertyName()));
 			}

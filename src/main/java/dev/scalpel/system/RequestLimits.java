@@ -12,8 +12,12 @@ import org.springframework.web.server.WebFilter;
 
 import reactor.core.publisher.Mono;
 import tools.jackson.core.StreamReadConstraints;
+import tools.jackson.core.StreamReadFeature;
 import tools.jackson.core.json.JsonFactory;
+import tools.jackson.databind.cfg.CoercionAction;
+import tools.jackson.databind.cfg.CoercionInputShape;
 import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.type.LogicalType;
 
 
 /**
@@ -46,7 +50,17 @@ class RequestLimits {
 			.maxStringLength(bodyBytes)
 			.maxDocumentLength(bodyBytes)
 			.build();
-		JsonMapper.Builder builder = JsonMapper.builder(JsonFactory.builder().streamReadConstraints(constraints).build());
+		JsonMapper.Builder builder = JsonMapper.builder(JsonFactory.builder()
+				.streamReadConstraints(constraints)
+				// {"prompt":"a","prompt":"b"} is refused rather than silently taking the last value.
+				.enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+				.build())
+			// Strict types for strings too: 42 or true is not a prompt, a role or a model name.
+			// (spring.jackson.mapper.allow-coercion-of-scalars=false only covers numbers and booleans.)
+			.withCoercionConfig(LogicalType.Textual, coercion -> coercion
+				.setCoercion(CoercionInputShape.Integer, CoercionAction.Fail)
+				.setCoercion(CoercionInputShape.Float, CoercionAction.Fail)
+				.setCoercion(CoercionInputShape.Boolean, CoercionAction.Fail));
 		customizers.orderedStream().forEach(customizer -> customizer.customize(builder));
 		return builder;
 	}

@@ -5,6 +5,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.IntConsumer;
@@ -13,8 +14,10 @@ import org.jspecify.annotations.Nullable;
 import reactor.core.Disposable;
 import reactor.core.publisher.Mono;
 import reactor.core.publisher.MonoSink;
+import reactor.core.publisher.Operators;
 import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
+import reactor.util.context.Context;
 
 /**
  * A fair (FIFO), non-blocking semaphore for Reactor with a bounded wait queue and a wait limit.
@@ -118,9 +121,17 @@ public final class SlotPool {
 			waiter.sink.error(new QueueFull(this.queueMax));
 		}
 		else {
-			waiter.listener.accept(position);
-			waiter.timeout = this.timer.schedule(() -> expire(waiter), this.queueTimeout.toNanos(),
-					TimeUnit.NANOSECONDS);
+			tell(waiter, position);
+			try {
+				waiter.timeout = this.timer.schedule(() -> expire(waiter), this.queueTimeout.toNanos(),
+						TimeUnit.NANOSECONDS);
+			}
+			catch (RejectedExecutionException ex) {
+				// Without its timer the waiter could wait forever: it leaves the queue and fails now.
+				// Left queued behind a failed sink, it would later swallow a slot nobody can release.
+				fail(waiter, ex);
+				return;
+			}
 			// The waiter may have been granted or cancelled before its timer existed.
 			if (settled(waiter)) {
 				waiter.cancelTimeout();
@@ -150,6 +161,11 @@ public final class SlotPool {
 	}
 
 	private void expire(Waiter waiter) {
+		fail(waiter, new QueueTimeout(this.queueTimeout));
+	}
+
+	/** Takes a waiting request out of the queue and fails it, unless it was granted or cancelled first. */
+	private void fail(Waiter waiter, RuntimeException failure) {
 		List<Moved> moved;
 		synchronized (this) {
 			if (waiter.permit != null || waiter.cancelled || !this.waiters.contains(waiter)) {
@@ -158,7 +174,7 @@ public final class SlotPool {
 			waiter.cancelled = true;
 			moved = removeLocked(waiter);
 		}
-		waiter.sink.error(new QueueTimeout(this.queueTimeout));
+		waiter.sink.error(failure);
 		announce(moved);
 	}
 
@@ -213,7 +229,21 @@ public final class SlotPool {
 		// Computed under the lock, told outside it: a listener may get an older position after a newer
 		// one when two changes race, which is why listeners keep the smallest.
 		for (Moved each : moved) {
-			each.waiter.listener.accept(each.position);
+			tell(each.waiter, each.position);
+		}
+	}
+
+	/**
+	 * Tells a waiter its position. A listener that throws is reported and otherwise ignored: it must
+	 * not leave its waiter queued behind a failed sink, nor break the release or cancellation of
+	 * another stream that moved it up, nor keep the waiters after it from hearing theirs.
+	 */
+	private static void tell(Waiter waiter, int position) {
+		try {
+			waiter.listener.accept(position);
+		}
+		catch (RuntimeException ex) {
+			Operators.onErrorDropped(ex, Context.of(waiter.sink.contextView()));
 		}
 	}
 

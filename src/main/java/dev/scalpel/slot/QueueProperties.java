@@ -5,6 +5,7 @@ import java.time.Duration;
 import jakarta.validation.constraints.Max;
 import jakarta.validation.constraints.Min;
 import jakarta.validation.constraints.NotNull;
+import org.hibernate.validator.constraints.time.DurationMin;
 
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.bind.DefaultValue;
@@ -22,6 +23,6 @@ import org.springframework.validation.annotation.Validated;
 @ConfigurationProperties("scalpel.queue")
 public record QueueProperties(
 		@DefaultValue("256") @Min(0) @Max(1_000_000) int max,
-		@DefaultValue("30s") @NotNull Duration timeout,
-		@DefaultValue("1s") @NotNull Duration retryAfter) {
+		@DefaultValue("30s") @DurationMin(millis = 1) @NotNull Duration timeout,
+		@DefaultValue("1s") @DurationMin(millis = 1) @NotNull Duration retryAfter) {
 }

@@ -5,6 +5,7 @@ import java.time.Duration;
 import jakarta.validation.constraints.Max;
 import jakarta.validation.constraints.Min;
 import jakarta.validation.constraints.NotNull;
+import org.hibernate.validator.constraints.time.DurationMin;
 
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.bind.DefaultValue;
@@ -26,10 +27,10 @@ import org.springframework.validation.annotation.Validated;
 @Validated
 @ConfigurationProperties("scalpel.streams")
 public record StreamProperties(
-		@DefaultValue("30s") @NotNull Duration attachTimeout,
-		@DefaultValue("0s") @NotNull Duration disconnectGrace,
-		@DefaultValue("10m") @NotNull Duration retention,
+		@DefaultValue("30s") @DurationMin(millis = 1) @NotNull Duration attachTimeout,
+		@DefaultValue("0s") @DurationMin(millis = 0) @NotNull Duration disconnectGrace,
+		@DefaultValue("10m") @DurationMin(millis = 1) @NotNull Duration retention,
 		@DefaultValue("10000") @Min(16) @Max(10_000_000) int maxEvents,
-		@DefaultValue("15s") @NotNull Duration heartbeatInterval,
-		@DefaultValue("20s") @NotNull Duration drainTimeout) {
+		@DefaultValue("15s") @DurationMin(millis = 1) @NotNull Duration heartbeatInterval,
+		@DefaultValue("20s") @DurationMin(millis = 1) @NotNull Duration drainTimeout) {
 }

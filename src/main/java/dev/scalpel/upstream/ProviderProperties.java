@@ -7,6 +7,7 @@ import jakarta.validation.constraints.Max;
 import jakarta.validation.constraints.Min;
 import jakarta.validation.constraints.NotBlank;
 import jakarta.validation.constraints.NotNull;
+import org.hibernate.validator.constraints.time.DurationMin;
 
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.bind.DefaultValue;
@@ -34,7 +35,7 @@ public record ProviderProperties(
 	public record Simulated(
 			@DefaultValue("48") @Min(1) @Max(1_000_000) int replyTokens,
 			@DefaultValue("20") @Min(1) @Max(1_000_000) int tokensPerSecond,
-			@DefaultValue("200ms") @NotNull Duration firstTokenDelay) {
+			@DefaultValue("200ms") @DurationMin(millis = 0) @NotNull Duration firstTokenDelay) {
 	}
 
 }

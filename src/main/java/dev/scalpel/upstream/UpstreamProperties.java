@@ -3,6 +3,7 @@ package dev.scalpel.upstream;
 import java.time.Duration;
 
 import jakarta.validation.constraints.NotNull;
+import org.hibernate.validator.constraints.time.DurationMin;
 
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.bind.DefaultValue;
@@ -19,7 +20,7 @@ import org.springframework.validation.annotation.Validated;
 @Validated
 @ConfigurationProperties("scalpel.upstream")
 public record UpstreamProperties(
-		@DefaultValue("60s") @NotNull Duration firstTokenTimeout,
-		@DefaultValue("30s") @NotNull Duration idleTimeout,
-		@DefaultValue("10m") @NotNull Duration maxDuration) {
+		@DefaultValue("60s") @DurationMin(millis = 1) @NotNull Duration firstTokenTimeout,
+		@DefaultValue("30s") @DurationMin(millis = 1) @NotNull Duration idleTimeout,
+		@DefaultValue("10m") @DurationMin(millis = 1) @NotNull Duration maxDuration) {
 }

@@ -3,8 +3,10 @@ package dev.scalpel.slot;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -48,6 +50,9 @@ public final class SlotPool {
 
 	/** Waiters in arrival order. Guarded by {@code this}. */
 	private final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
+
+	/** Permits granted and not yet released, for the leak auditor. Guarded by {@code this}. */
+	private final Set<SlotPermit> outstanding = new HashSet<>();
 
 	public SlotPool(int capacity, int queueMax, Duration queueTimeout) {
 		this(capacity, queueMax, queueTimeout, Schedulers.parallel());
@@ -178,11 +183,12 @@ public final class SlotPool {
 		announce(moved);
 	}
 
-	private void free() {
+	private void free(SlotPermit released) {
 		Waiter next;
 		List<Moved> moved;
 		Permit handed = null;
 		synchronized (this) {
+			this.outstanding.remove(released);
 			next = this.waiters.pollFirst();
 			if (next == null) {
 				this.available++;
@@ -272,14 +278,34 @@ public final class SlotPool {
 		return this.available == 0 && this.waiters.size() >= this.queueMax;
 	}
 
+	/** Permits granted and not released, with when each was granted ({@link System#nanoTime()}). */
+	public synchronized List<Held> held() {
+		List<Held> held = new ArrayList<>(this.outstanding.size());
+		for (SlotPermit permit : this.outstanding) {
+			held.add(new Held(permit, permit.grantedAt));
+		}
+		return held;
+	}
+
+	/** A permit that is out, and since when. */
+	public record Held(Permit permit, long grantedAt) {
+	}
+
+	/** Created under the pool's lock only. */
 	private final class SlotPermit implements Permit {
 
 		private final AtomicBoolean released = new AtomicBoolean();
 
+		private final long grantedAt = System.nanoTime();
+
+		SlotPermit() {
+			SlotPool.this.outstanding.add(this);
+		}
+
 		@Override
 		public void release() {
 			if (this.released.compareAndSet(false, true)) {
-				free();
+				free(this);
 			}
 		}
 

@@ -96,6 +96,18 @@ final class Listener {
 		drain();
 	}
 
+	/** Disconnects this listener without a terminal event (the leak auditor's reclaim). */
+	void disconnect() {
+		this.done = true;
+		FluxSink<StreamEvent> sink = this.sink;
+		if (sink != null) {
+			sink.complete();
+		}
+		else {
+			leave();
+		}
+	}
+
 	private void leave() {
 		if (this.left.compareAndSet(false, true)) {
 			this.done = true;

@@ -78,6 +78,17 @@ final class ManagedStream {
 
 	private boolean everAttached;
 
+	/** {@link System#nanoTime()} of creation, of asking for a slot, of getting it, of losing the last listener. */
+	private final long createdNanos = System.nanoTime();
+
+	private long askedNanos;
+
+	private long startedNanos;
+
+	private long unattendedSince;
+
+	private long endedNanos;
+
 	private @Nullable Disposable acquisition;
 
 	private @Nullable Permit permit;
@@ -153,6 +164,7 @@ final class ManagedStream {
 			return false;
 		}
 		this.acquisition = acquisition;
+		this.askedNanos = System.nanoTime();
 		return true;
 	}
 
@@ -191,29 +203,48 @@ final class ManagedStream {
 		this.deadline = deadline;
 		this.status = StreamStatus.IN_PROGRESS;
 		this.startedAt = now.truncatedTo(ChronoUnit.MILLIS);
+		this.startedNanos = System.nanoTime();
 		this.queuePosition = null;
 		this.log.append(StreamEvent.STARTED, this.encoder.status(viewLocked(this.log.lastId() + 1)));
 		return true;
 	}
 
-	/** Appends a token; false when the stream has ended (the token is dropped). */
-	synchronized boolean token(String text, Instant now) {
+	/** What became of a token. */
+	enum Appended {
+
+		/** The stream had ended: the token was dropped. */
+		DROPPED,
+		/** The stream's first token. */
+		FIRST,
+		/** A later token. */
+		NEXT
+
+	}
+
+	/** Appends a token unless the stream has ended. */
+	synchronized Appended token(String text, Instant now) {
 		if (this.status != StreamStatus.IN_PROGRESS) {
-			return false;
+			return Appended.DROPPED;
 		}
-		if (this.firstTokenAt == null) {
+		boolean first = this.firstTokenAt == null;
+		if (first) {
 			this.firstTokenAt = now.truncatedTo(ChronoUnit.MILLIS);
 		}
 		this.outputTokens++;
 		this.log.append(StreamEvent.TOKEN, this.encoder.token(text));
-		return true;
+		return first ? Appended.FIRST : Appended.NEXT;
+	}
+
+	/** Nanoseconds from asking for a slot to now. */
+	synchronized long sinceAsked(long now) {
+		return now - this.askedNanos;
 	}
 
 	// --- ending
 
 	/** What a terminal transition took from the stream; its caller releases it, once. */
 	record Held(@Nullable Disposable generation, @Nullable Disposable acquisition, @Nullable Permit permit,
-			@Nullable Disposable deadline, @Nullable Disposable timer) {
+			@Nullable Disposable deadline, @Nullable Disposable timer, long createdNanos, long startedNanos) {
 
 		/** Closes the upstream call first, then leaves the queue, then frees the slot. */
 		void release() {
@@ -259,6 +290,7 @@ final class ManagedStream {
 		this.status = reason.status();
 		this.finishReason = reason;
 		this.endedAt = now.truncatedTo(ChronoUnit.MILLIS);
+		this.endedNanos = System.nanoTime();
 		if (reason.status() == StreamStatus.CANCELLED) {
 			this.cancelledAt = this.endedAt;
 		}
@@ -269,7 +301,8 @@ final class ManagedStream {
 			this.outputTokens = Math.max(this.outputTokens, usage.outputTokens());
 		}
 		this.log.append(StreamEvent.terminalType(this.status), this.encoder.status(viewLocked(this.log.lastId() + 1)));
-		Held held = new Held(this.generation, this.acquisition, this.permit, this.deadline, this.timer);
+		Held held = new Held(this.generation, this.acquisition, this.permit, this.deadline, this.timer,
+				this.createdNanos, this.startedNanos);
 		this.generation = null;
 		this.acquisition = null;
 		this.permit = null;
@@ -295,6 +328,7 @@ final class ManagedStream {
 			throw new EventsExpired(after, this.log.firstId());
 		}
 		this.listeners.add(listener);
+		this.unattendedSince = 0;
 	}
 
 	/**
@@ -313,6 +347,9 @@ final class ManagedStream {
 	synchronized int detach(Listener listener) {
 		if (!this.listeners.remove(listener)) {
 			return -1;
+		}
+		if (this.listeners.isEmpty()) {
+			this.unattendedSince = System.nanoTime();
 		}
 		return this.listeners.size();
 	}
@@ -335,6 +372,16 @@ final class ManagedStream {
 			return null;
 		}
 		return this.log.after(after, max);
+	}
+
+	/** What the leak auditor reads of a stream, taken under its monitor. */
+	record Audit(StreamStatus status, @Nullable Permit permit, long startedNanos, long endedNanos,
+			boolean everAttached, long unattendedSince, long createdNanos, List<Listener> listeners) {
+	}
+
+	synchronized Audit audit() {
+		return new Audit(this.status, this.permit, this.startedNanos, this.endedNanos, this.everAttached,
+				this.unattendedSince, this.createdNanos, List.copyOf(this.listeners));
 	}
 
 	/** Tells every attached listener that events may be waiting. */

@@ -1,11 +1,22 @@
 package dev.scalpel.stream;
 
 import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+
+import org.jspecify.annotations.Nullable;
 
 import reactor.core.scheduler.Schedulers;
 import tools.jackson.databind.json.JsonMapper;
 
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.context.annotation.Bean;
+import org.springframework.core.Ordered;
+import org.springframework.core.annotation.Order;
+import org.springframework.http.HttpMethod;
+import org.springframework.http.server.reactive.ServerHttpRequest;
+import org.springframework.web.ErrorResponse;
+import org.springframework.web.server.WebFilter;
 import org.springframework.context.annotation.Configuration;
 
 import dev.scalpel.system.LimitProperties;
@@ -22,9 +33,82 @@ class StreamConfiguration {
 	@Bean
 	StreamManager streamManager(SlotPool slots, ModelRouter router, StreamProperties streams,
 			UpstreamProperties upstream, LimitProperties limits, ProviderProperties providers, QueueProperties queue,
-			JsonMapper json) {
+			JsonMapper json, ObjectProvider<StreamObserver> observers) {
 		return new StreamManager(slots, router, new InMemoryStreamRegistry(streams.retention()), streams, upstream,
-				limits, providers.defaultModel(), queue.retryAfter(), json, Clock.systemUTC(), Schedulers.parallel());
+				limits, providers.defaultModel(), queue.retryAfter(), json, Clock.systemUTC(), Schedulers.parallel(),
+				new CompositeObserver(observers.orderedStream().toList()));
+	}
+
+	/**
+	 * Counts refused starts by the status they were answered with, wherever in the chain they were
+	 * refused (body size, content type, JSON, validation, model, capacity, shutdown).
+	 */
+	@Bean
+	@Order(Ordered.HIGHEST_PRECEDENCE)
+	WebFilter startRejections(ObjectProvider<StreamObserver> observers) {
+		return (exchange, chain) -> {
+			ServerHttpRequest request = exchange.getRequest();
+			if (request.getMethod() != HttpMethod.POST || !"/v1/streams".equals(request.getPath().value())) {
+				return chain.filter(exchange);
+			}
+			return chain.filter(exchange).doOnError(failure -> {
+				int status = (failure instanceof ErrorResponse error) ? error.getStatusCode().value() : 500;
+				StreamObserver.Rejection rejection = (status == 429) ? StreamObserver.Rejection.OVERLOADED
+						: (status == 503) ? StreamObserver.Rejection.SHUTTING_DOWN
+								: (status >= 400 && status < 500) ? StreamObserver.Rejection.INVALID : null;
+				if (rejection != null) {
+					observers.orderedStream().forEach(observer -> observer.rejected(rejection));
+				}
+			});
+		};
+	}
+
+	/** Tells every observer, in order. */
+	private record CompositeObserver(List<StreamObserver> observers) implements StreamObserver {
+
+		@Override
+		public void created(String id, String model, boolean background) {
+			for (StreamObserver observer : this.observers) {
+				observer.created(id, model, background);
+			}
+		}
+
+		@Override
+		public void rejected(Rejection reason) {
+			for (StreamObserver observer : this.observers) {
+				observer.rejected(reason);
+			}
+		}
+
+		@Override
+		public void started(String id, Duration waited) {
+			for (StreamObserver observer : this.observers) {
+				observer.started(id, waited);
+			}
+		}
+
+		@Override
+		public void firstToken(String id, Duration sinceAsked) {
+			for (StreamObserver observer : this.observers) {
+				observer.firstToken(id, sinceAsked);
+			}
+		}
+
+		@Override
+		public void token() {
+			for (StreamObserver observer : this.observers) {
+				observer.token();
+			}
+		}
+
+		@Override
+		public void ended(String id, FinishReason reason, Duration lifetime, @Nullable Duration ran,
+				@Nullable Duration slotRelease) {
+			for (StreamObserver observer : this.observers) {
+				observer.ended(id, reason, lifetime, ran, slotRelease);
+			}
+		}
+
 	}
 
 }

@@ -2,11 +2,16 @@ package dev.scalpel.stream;
 
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 import org.apache.commons.logging.Log;
@@ -17,6 +22,7 @@ import reactor.core.Disposable;
 import reactor.core.publisher.BaseSubscriber;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.publisher.SignalType;
 import reactor.core.scheduler.Scheduler;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -73,13 +79,21 @@ public final class StreamManager implements SmartLifecycle {
 
 	private final AtomicLong order = new AtomicLong();
 
+	private final StreamObserver observer;
+
+	/** Listeners attached right now. */
+	private final AtomicInteger listeners = new AtomicInteger();
+
+	/** Upstream calls open right now. */
+	private final AtomicInteger upstreamCalls = new AtomicInteger();
+
 	private volatile boolean accepting = true;
 
 	private volatile boolean running;
 
 	StreamManager(SlotPool slots, ModelRouter router, StreamRegistry registry, StreamProperties properties,
 			UpstreamProperties upstream, LimitProperties limits, String defaultModel, Duration retryAfter,
-			JsonMapper json, Clock clock, Scheduler timers) {
+			JsonMapper json, Clock clock, Scheduler timers, StreamObserver observer) {
 		this.slots = slots;
 		this.router = router;
 		this.registry = registry;
@@ -90,6 +104,7 @@ public final class StreamManager implements SmartLifecycle {
 		this.encoder = new JsonEventEncoder(json);
 		this.clock = clock;
 		this.timers = timers;
+		this.observer = observer;
 	}
 
 	/** A stream that was just started, with its first listener when the start asked for one. */
@@ -110,9 +125,10 @@ public final class StreamManager implements SmartLifecycle {
 		ManagedStream stream = new ManagedStream(this.ids.next(), this.order.incrementAndGet(), valid.generation(),
 				valid.generation().model(), source, valid.background(), valid.metadata(), this.clock.instant(),
 				this.properties.maxEvents(), this.encoder);
+		Acquisition acquisition = null;
 		if (listen || valid.background()) {
 			// Refused synchronously when the queue is full, before the stream is visible to anyone.
-			acquire(stream);
+			acquisition = acquire(stream);
 		}
 		Listener listener = null;
 		if (listen) {
@@ -125,6 +141,11 @@ public final class StreamManager implements SmartLifecycle {
 					() -> end(stream, FinishReason.NEVER_ATTACHED, null, ManagedStream.Guard.NEVER_ATTACHED));
 		}
 		this.registry.register(stream);
+		this.observer.created(stream.id(), valid.generation().model(), valid.background());
+		if (acquisition != null) {
+			// Only now may a slot granted during the start begin the upstream call.
+			acquisition.arm();
+		}
 		return new Started(stream.view(), listener);
 	}
 
@@ -142,7 +163,10 @@ public final class StreamManager implements SmartLifecycle {
 		stream.attach(listener, after);
 		if (!stream.background() && !stream.terminal() && !stream.acquiring()) {
 			try {
-				acquire(stream);
+				Acquisition acquisition = acquire(stream);
+				if (acquisition != null) {
+					acquisition.arm();
+				}
 			}
 			catch (Overloaded ex) {
 				// Undone without a trace: the stream keeps waiting for a listener, under its attach timeout.
@@ -154,7 +178,7 @@ public final class StreamManager implements SmartLifecycle {
 	}
 
 	/** The status object of a live or retained stream. */
-	StreamView status(String id) {
+	public StreamView status(String id) {
 		return find(id).view();
 	}
 
@@ -163,7 +187,7 @@ public final class StreamManager implements SmartLifecycle {
 	 * slot is free, its upstream call is closed and its terminal event is in the log for every
 	 * listener. A terminal stream is returned unchanged.
 	 */
-	StreamView cancel(String id) {
+	public StreamView cancel(String id) {
 		ManagedStream stream = find(id);
 		end(stream, FinishReason.CANCEL_REQUESTED, null, ManagedStream.Guard.NONE);
 		return stream.view();
@@ -190,8 +214,104 @@ public final class StreamManager implements SmartLifecycle {
 	}
 
 	/** Streams not yet terminal. */
-	int liveCount() {
+	public int liveCount() {
 		return this.registry.live().size();
+	}
+
+	/** Listeners attached right now. */
+	public int listenerCount() {
+		return this.listeners.get();
+	}
+
+	/** Upstream calls open right now. */
+	public int upstreamCount() {
+		return this.upstreamCalls.get();
+	}
+
+	/** A live stream as an operator sees it. */
+	public record LiveStream(String id, String status, String model, boolean background, Duration age,
+			@Nullable Duration slotHeldFor, int listeners, long lastEventId) {
+	}
+
+	/** The live streams, oldest first. */
+	public List<LiveStream> live() {
+		long now = System.nanoTime();
+		return this.registry.live()
+			.stream()
+			.sorted(Comparator.comparingLong(ManagedStream::order))
+			.map(stream -> {
+				ManagedStream.Audit audit = stream.audit();
+				StreamView view = stream.view();
+				return new LiveStream(view.id(), view.status(), view.model(), view.background(),
+						Duration.ofNanos(now - audit.createdNanos()),
+						(audit.permit() != null) ? Duration.ofNanos(now - audit.startedNanos()) : null,
+						audit.listeners().size(), view.lastEventId());
+			})
+			.toList();
+	}
+
+	/** Something the leak auditor found and reclaimed. */
+	public record Leak(String resource, @Nullable String streamId, String problem) {
+	}
+
+	/**
+	 * Checks the invariants of ARCHITECTURE.md and reclaims what breaks them: a slot held by no
+	 * in-progress stream, a stream in progress past the upstream max-duration, a non-background stream
+	 * without listeners past its disconnect grace (or never attached past its attach timeout), a
+	 * listener still attached to a terminal stream. Each limit is given {@code slack} on top, so that
+	 * only what the normal release paths failed to release is found: every leak is a bug.
+	 */
+	public List<Leak> audit(Duration slack) {
+		long now = System.nanoTime();
+		long margin = slack.toNanos();
+		List<Leak> leaks = new ArrayList<>();
+		// Held permits first: one granted after this snapshot cannot be mistaken for an orphan.
+		List<SlotPool.Held> held = this.slots.held();
+		Set<Permit> owned = Collections.newSetFromMap(new IdentityHashMap<>());
+		for (ManagedStream stream : this.registry.live()) {
+			ManagedStream.Audit audit = stream.audit();
+			if (audit.permit() != null) {
+				owned.add(audit.permit());
+			}
+			if (audit.status() == StreamStatus.IN_PROGRESS
+					&& now - audit.startedNanos() > this.upstream.maxDuration().toNanos() + margin) {
+				if (end(stream, FinishReason.TIMEOUT,
+						error("timeout", "the generation ran longer than " + this.upstream.maxDuration()),
+						ManagedStream.Guard.NONE)) {
+					leaks.add(new Leak("stream", stream.id(), "in progress past the upstream max-duration"));
+				}
+			}
+			else if (!stream.background() && !audit.status().terminal() && audit.listeners().isEmpty()) {
+				if (audit.everAttached() && audit.unattendedSince() != 0
+						&& now - audit.unattendedSince() > this.properties.disconnectGrace().toNanos() + margin) {
+					if (end(stream, FinishReason.CLIENT_DISCONNECTED, null, ManagedStream.Guard.UNATTENDED)) {
+						leaks.add(new Leak("stream", stream.id(), "no listener past the disconnect grace"));
+					}
+				}
+				else if (!audit.everAttached()
+						&& now - audit.createdNanos() > this.properties.attachTimeout().toNanos() + margin) {
+					if (end(stream, FinishReason.NEVER_ATTACHED, null, ManagedStream.Guard.NEVER_ATTACHED)) {
+						leaks.add(new Leak("stream", stream.id(), "never attached past the attach timeout"));
+					}
+				}
+			}
+		}
+		for (ManagedStream stream : this.registry.all()) {
+			ManagedStream.Audit audit = stream.audit();
+			if (audit.status().terminal() && now - audit.endedNanos() > margin) {
+				for (Listener listener : audit.listeners()) {
+					listener.disconnect();
+					leaks.add(new Leak("listener", stream.id(), "listener still attached after the terminal event"));
+				}
+			}
+		}
+		for (SlotPool.Held permit : held) {
+			if (!owned.contains(permit.permit()) && !permit.permit().released() && now - permit.grantedAt() > margin) {
+				permit.permit().release();
+				leaks.add(new Leak("slot", null, "slot held by no in-progress stream"));
+			}
+		}
+		return leaks;
 	}
 
 	private ManagedStream find(String id) {
@@ -205,14 +325,20 @@ public final class StreamManager implements SmartLifecycle {
 
 	private Listener attached(ManagedStream stream, Listener listener) {
 		stream.attached();
+		this.listeners.incrementAndGet();
 		listener.expireUnlessConnected(schedule(this.properties.attachTimeout(), listener::abandon));
 		return listener;
 	}
 
-	private void acquire(ManagedStream stream) {
+	/**
+	 * Asks for a slot; {@link Overloaded} when the queue is full. A slot granted at once is held back
+	 * until the returned acquisition is {@linkplain Acquisition#arm() armed}; null when the stream was
+	 * already acquiring or terminal.
+	 */
+	private @Nullable Acquisition acquire(ManagedStream stream) {
 		Acquisition acquisition = new Acquisition(stream);
 		if (!stream.beginAcquiring(acquisition)) {
-			return;
+			return null;
 		}
 		this.slots.acquire(position -> {
 			if (stream.queued(position)) {
@@ -223,6 +349,7 @@ public final class StreamManager implements SmartLifecycle {
 			stream.abandonAcquiring(acquisition);
 			throw new Overloaded(this.slots.capacity(), this.slots.queueMax(), this.retryAfter);
 		}
+		return acquisition;
 	}
 
 	private void granted(ManagedStream stream, Permit permit) {
@@ -237,6 +364,7 @@ public final class StreamManager implements SmartLifecycle {
 			return;
 		}
 		stream.signal();
+		this.observer.started(stream.id(), Duration.ofNanos(stream.sinceAsked(System.nanoTime())));
 		// If the stream ends before the subscription below, the disposed subscriber cancels the
 		// upstream call as soon as it is subscribed.
 		stream.source()
@@ -249,6 +377,9 @@ public final class StreamManager implements SmartLifecycle {
 	private void left(Listener listener) {
 		ManagedStream stream = listener.stream();
 		int remaining = stream.detach(listener);
+		if (remaining >= 0) {
+			this.listeners.decrementAndGet();
+		}
 		if (remaining != 0 || stream.background() || stream.terminal()) {
 			return;
 		}
@@ -273,13 +404,19 @@ public final class StreamManager implements SmartLifecycle {
 
 	private boolean end(ManagedStream stream, FinishReason reason, StreamView.@Nullable ErrorView error,
 			@Nullable Usage usage, ManagedStream.Guard guard) {
+		// The trigger: the cancel call, the detected disconnect, the last token, the error, the timer.
+		long triggered = System.nanoTime();
 		ManagedStream.Held held = stream.end(reason, error, usage, guard, this.clock.instant());
 		if (held == null) {
 			return false;
 		}
 		held.release();
+		long released = System.nanoTime();
 		this.registry.retire(stream);
 		stream.signal();
+		this.observer.ended(stream.id(), reason, Duration.ofNanos(released - held.createdNanos()),
+				(held.startedNanos() != 0) ? Duration.ofNanos(released - held.startedNanos()) : null,
+				(held.permit() != null) ? Duration.ofNanos(released - triggered) : null);
 		return true;
 	}
 
@@ -306,13 +443,51 @@ public final class StreamManager implements SmartLifecycle {
 		/** Set synchronously during subscription when the queue was full. */
 		boolean refused;
 
+		/** Whether a granted slot may start the upstream call; guarded by this. */
+		private boolean armed;
+
+		/** A slot granted before arming; guarded by this. */
+		private @Nullable Permit early;
+
 		Acquisition(ManagedStream stream) {
 			this.stream = stream;
 		}
 
+		/** Lets the slot start the upstream call, now if it was granted already. */
+		void arm() {
+			Permit permit;
+			synchronized (this) {
+				this.armed = true;
+				permit = this.early;
+				this.early = null;
+			}
+			if (permit != null) {
+				granted(this.stream, permit);
+			}
+		}
+
 		@Override
 		protected void hookOnNext(Permit permit) {
+			synchronized (this) {
+				if (!this.armed) {
+					this.early = permit;
+					return;
+				}
+			}
 			granted(this.stream, permit);
+		}
+
+		@Override
+		protected void hookOnCancel() {
+			// The stream ended before it was armed: the early slot goes back.
+			Permit permit;
+			synchronized (this) {
+				permit = this.early;
+				this.early = null;
+			}
+			if (permit != null) {
+				permit.release();
+			}
 		}
 
 		@Override
@@ -342,17 +517,36 @@ public final class StreamManager implements SmartLifecycle {
 			this.stream = stream;
 		}
 
+		/** 0 before the call, 1 while it is open, 2 after: counts each call in and out exactly once. */
+		private final AtomicInteger state = new AtomicInteger();
+
 		@Override
 		protected void hookOnSubscribe(Subscription subscription) {
+			if (this.state.compareAndSet(0, 1)) {
+				StreamManager.this.upstreamCalls.incrementAndGet();
+			}
 			// Unbounded: listeners read from the log at their own pace, the model is never slowed.
 			subscription.request(Long.MAX_VALUE);
 		}
 
 		@Override
+		protected void hookFinally(SignalType type) {
+			if (this.state.getAndSet(2) == 1) {
+				StreamManager.this.upstreamCalls.decrementAndGet();
+			}
+		}
+
+		@Override
 		protected void hookOnNext(Chunk chunk) {
 			if (chunk instanceof Chunk.Token token) {
-				if (this.stream.token(token.text(), StreamManager.this.clock.instant())) {
+				ManagedStream.Appended appended = this.stream.token(token.text(), StreamManager.this.clock.instant());
+				if (appended != ManagedStream.Appended.DROPPED) {
 					this.stream.signal();
+					StreamManager.this.observer.token();
+					if (appended == ManagedStream.Appended.FIRST) {
+						StreamManager.this.observer.firstToken(this.stream.id(),
+								Duration.ofNanos(this.stream.sinceAsked(System.nanoTime())));
+					}
 				}
 			}
 			else if (chunk instanceof Chunk.Finished finished) {

@@ -73,7 +73,7 @@ class RequestLimits {
 
 	/** Refuses a declared body over the limit before a byte of it is read. */
 	@Bean
-	@Order(Ordered.HIGHEST_PRECEDENCE)
+	@Order(Ordered.HIGHEST_PRECEDENCE + 10)
 	WebFilter bodySizeFilter(LimitProperties limits) {
 		long max = limits.maxBodySize().toBytes();
 		return (exchange, chain) -> {

@@ -53,7 +53,8 @@ final class Harness {
 			TokenSource... sources) {
 		StreamManager manager = new StreamManager(slots, new ModelRouter(List.of(sources)),
 				new InMemoryStreamRegistry(streams.retention()), streams, upstream, limits(), "simulated",
-				Duration.ofSeconds(1), JSON, Clock.systemUTC(), Schedulers.parallel());
+				Duration.ofSeconds(1), JSON, Clock.systemUTC(), Schedulers.parallel(), new StreamObserver() {
+				});
 		manager.start();
 		return manager;
 	}

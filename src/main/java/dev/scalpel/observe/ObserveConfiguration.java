@@ -1,0 +1,48 @@
+package dev.scalpel.observe;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import reactor.core.scheduler.Schedulers;
+
+import org.springframework.boot.autoconfigure.condition.ConditionalOnBooleanProperty;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+import dev.scalpel.slot.SlotPool;
+import dev.scalpel.stream.StreamManager;
+
+/** Meters, lifecycle logs, slot health, the streams endpoint and the leak auditor. */
+@Configuration(proxyBeanMethods = false)
+class ObserveConfiguration {
+
+	@Bean
+	StreamMetrics streamMetrics(MeterRegistry registry) {
+		return new StreamMetrics(registry);
+	}
+
+	@Bean
+	StreamGauges streamGauges(SlotPool slots, StreamManager manager) {
+		return new StreamGauges(slots, manager);
+	}
+
+	@Bean
+	StreamLog streamLog() {
+		return new StreamLog();
+	}
+
+	@Bean
+	SlotsHealthIndicator slotsHealthIndicator(SlotPool slots) {
+		return new SlotsHealthIndicator(slots);
+	}
+
+	@Bean
+	StreamsEndpoint streamsEndpoint(StreamManager manager) {
+		return new StreamsEndpoint(manager);
+	}
+
+	@Bean
+	@ConditionalOnBooleanProperty(name = "scalpel.auditor.enabled", matchIfMissing = true)
+	LeakAuditor leakAuditor(StreamManager manager, MeterRegistry registry, AuditorProperties auditor) {
+		return new LeakAuditor(manager, registry, auditor.interval(), Schedulers.parallel());
+	}
+
+}

@@ -10,6 +10,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import org.jspecify.annotations.Nullable;
 import org.reactivestreams.Subscription;
 import reactor.core.publisher.BaseSubscriber;
+import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
 import tools.jackson.databind.PropertyNamingStrategies;
 import tools.jackson.databind.json.JsonMapper;
@@ -51,9 +52,14 @@ final class Harness {
 
 	static StreamManager manager(SlotPool slots, StreamProperties streams, UpstreamProperties upstream,
 			TokenSource... sources) {
+		return manager(slots, streams, upstream, Schedulers.parallel(), sources);
+	}
+
+	static StreamManager manager(SlotPool slots, StreamProperties streams, UpstreamProperties upstream,
+			Scheduler timers, TokenSource... sources) {
 		StreamManager manager = new StreamManager(slots, new ModelRouter(List.of(sources)),
 				new InMemoryStreamRegistry(streams.retention()), streams, upstream, limits(), "simulated",
-				Duration.ofSeconds(1), JSON, Clock.systemUTC(), Schedulers.parallel(), new StreamObserver() {
+				Duration.ofSeconds(1), JSON, Clock.systemUTC(), timers, new StreamObserver() {
 				});
 		manager.start();
 		return manager;

@@ -12,9 +12,13 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import reactor.core.scheduler.Schedulers;
+
+import dev.scalpel.observe.LeakAuditor;
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.stream.Harness.Recorder;
 import dev.scalpel.support.Await;
@@ -86,6 +90,11 @@ class StreamLifecycleRaceTest {
 		}
 		// The run exercised every ending.
 		assertThat(statuses).contains("completed", "failed", "cancelled");
+		// And the leak auditor, run after it all, finds nothing: every release happened at its event.
+		SimpleMeterRegistry registry = new SimpleMeterRegistry();
+		LeakAuditor auditor = new LeakAuditor(manager, registry, Duration.ofMillis(1), Schedulers.parallel());
+		assertThat(auditor.audit()).isEmpty();
+		assertThat(registry.get("scalpel.leaks.reclaimed").counters()).allSatisfy(counter -> assertThat(counter.count()).isZero());
 	}
 
 	private static void assertSequential(Recorder recorder) {

@@ -1,0 +1,168 @@
+package dev.scalpel.stream;
+
+import java.time.Duration;
+import java.util.List;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.junit.jupiter.api.Test;
+import reactor.core.scheduler.Schedulers;
+
+import dev.scalpel.observe.LeakAuditor;
+import dev.scalpel.slot.Permit;
+import dev.scalpel.slot.SlotPool;
+import dev.scalpel.stream.Harness.Recorder;
+import dev.scalpel.support.Await;
+import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.upstream.ControlledTokenSource.Call;
+import dev.scalpel.upstream.UpstreamProperties;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The leak auditor finds each kind of leak it checks, reclaims it, logs it and counts it. Every leak is
+ * made by wiring components into a broken state here (a slot taken and forgotten, timers that never
+ * fire, a listener that never reads), never through a backdoor in main code; and normal operation
+ * gives it nothing to find.
+ */
+class LeakAuditTest {
+
+	private static final Duration SLACK = Duration.ofMillis(50);
+
+	private static final Duration WAIT = Duration.ofSeconds(5);
+
+	private final ControlledTokenSource upstream = new ControlledTokenSource();
+
+	private final SlotPool slots = new SlotPool(4, 4, Duration.ofSeconds(30));
+
+	private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+
+	@Test
+	void aSlotHeldByNoStreamIsReclaimed() throws Exception {
+		StreamManager manager = Harness.manager(this.slots, Harness.streams(), Harness.upstream(), this.upstream);
+		LeakAuditor auditor = auditor(manager);
+		Permit forgotten = this.slots.acquire().block(WAIT);
+		StreamManager.Started running = manager.start(Harness.prompt("controlled", "hi"), true);
+		Recorder.reading(running.listener());
+		this.upstream.nextCall(WAIT);
+		Await.atMost(WAIT).during(SLACK.multipliedBy(2)).until(() -> true);
+
+		List<StreamManager.Leak> leaks = auditor.audit();
+		assertThat(leaks).extracting(StreamManager.Leak::resource).containsExactly("slot");
+		assertThat(forgotten.released()).isTrue();
+		assertThat(this.slots.inUse()).as("the running stream keeps its slot").isEqualTo(1);
+		assertThat(reclaimed("slot")).isEqualTo(1);
+		manager.cancel(running.view().id());
+		assertThat(this.slots.inUse()).isZero();
+	}
+
+	@Test
+	void aStreamInProgressPastTheMaxDurationIsEnded() {
+		StreamManager manager = Harness.manager(this.slots, Harness.streams(),
+				new UpstreamProperties(Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofMillis(20)),
+				new StuckTimers(), this.upstream);
+		LeakAuditor auditor = auditor(manager);
+		StreamManager.Started started = manager.start(Harness.prompt("controlled", "hi"), true);
+		Recorder listener = Recorder.reading(started.listener());
+		Call call = this.upstream.nextCall(WAIT);
+		Await.atMost(WAIT).during(Duration.ofMillis(120)).until(() -> true);
+		assertThat(manager.status(started.view().id()).status()).as("its deadline never fired").isEqualTo("in_progress");
+
+		assertThat(auditor.audit()).extracting(StreamManager.Leak::resource).containsExactly("stream");
+		StreamView view = manager.status(started.view().id());
+		assertThat(view.finishReason()).isEqualTo("timeout");
+		assertThat(call.cancelled()).isTrue();
+		assertThat(this.slots.inUse()).isZero();
+		Await.atMost(WAIT).until(() -> listener.completed);
+		assertThat(listener.last().type()).isEqualTo("stream.failed");
+		assertThat(reclaimed("stream")).isEqualTo(1);
+	}
+
+	@Test
+	void aStreamWithoutListenersPastItsGraceIsCancelled() {
+		StreamManager manager = Harness.manager(this.slots,
+				Harness.streams(Duration.ofSeconds(30), Duration.ofMillis(20), 10_000), Harness.upstream(),
+				new StuckTimers(), this.upstream);
+		LeakAuditor auditor = auditor(manager);
+		StreamManager.Started started = manager.start(Harness.prompt("controlled", "hi"), true);
+		Recorder listener = Recorder.reading(started.listener());
+		Call call = this.upstream.nextCall(WAIT);
+		listener.dispose();
+		Await.atMost(WAIT).during(Duration.ofMillis(120)).until(() -> true);
+		assertThat(manager.status(started.view().id()).status()).as("its grace timer never fired")
+			.isEqualTo("in_progress");
+
+		assertThat(auditor.audit()).extracting(StreamManager.Leak::resource).containsExactly("stream");
+		assertThat(manager.status(started.view().id()).finishReason()).isEqualTo("client_disconnected");
+		assertThat(call.cancelled()).isTrue();
+		assertThat(this.slots.inUse()).isZero();
+	}
+
+	@Test
+	void aStreamNobodyAttachedToPastItsAttachTimeoutIsCancelled() {
+		StreamManager manager = Harness.manager(this.slots,
+				Harness.streams(Duration.ofMillis(20), Duration.ZERO, 10_000), Harness.upstream(), new StuckTimers(),
+				this.upstream);
+		LeakAuditor auditor = auditor(manager);
+		StreamManager.Started started = manager.start(Harness.prompt("controlled", "nobody"), false);
+		Await.atMost(WAIT).during(Duration.ofMillis(120)).until(() -> true);
+
+		assertThat(auditor.audit()).extracting(StreamManager.Leak::resource).containsExactly("stream");
+		assertThat(manager.status(started.view().id()).finishReason()).isEqualTo("never_attached");
+		assertThat(this.upstream.calls()).isEmpty();
+	}
+
+	@Test
+	void aListenerStillAttachedToATerminalStreamIsDisconnected() {
+		StreamManager manager = Harness.manager(this.slots, Harness.streams(), Harness.upstream(), this.upstream);
+		LeakAuditor auditor = auditor(manager);
+		StreamManager.Started started = manager.start(Harness.prompt("controlled", "hi"), true);
+		Recorder stalled = Recorder.withDemand(started.listener(), 1);
+		this.upstream.nextCall(WAIT).token("a").finish("stop");
+		assertThat(manager.status(started.view().id()).status()).isEqualTo("completed");
+		assertThat(manager.listenerCount()).isEqualTo(1);
+		Await.atMost(WAIT).during(SLACK.multipliedBy(2)).until(() -> true);
+
+		assertThat(auditor.audit()).extracting(StreamManager.Leak::resource).containsExactly("listener");
+		assertThat(stalled.completed).isTrue();
+		assertThat(stalled.terminalEvents()).isZero();
+		assertThat(manager.listenerCount()).isZero();
+		assertThat(reclaimed("listener")).isEqualTo(1);
+	}
+
+	@Test
+	void normalOperationGivesTheAuditorNothingToFind() {
+		StreamManager manager = Harness.manager(this.slots,
+				Harness.streams(Duration.ofMillis(30), Duration.ofMillis(10), 10_000),
+				new UpstreamProperties(Duration.ofMillis(200), Duration.ofMillis(200), Duration.ofSeconds(5)),
+				Schedulers.parallel(), this.upstream);
+		LeakAuditor auditor = auditor(manager);
+		for (int i = 0; i < 20; i++) {
+			StreamManager.Started started = manager.start(Harness.prompt("controlled", "n" + i), true);
+			Recorder listener = Recorder.reading(started.listener());
+			Call call = this.upstream.nextCall(WAIT).token("a");
+			switch (i % 4) {
+				case 0 -> call.finish("stop");
+				case 1 -> manager.cancel(started.view().id());
+				case 2 -> listener.dispose();
+				default -> call.fail(new IllegalStateException("boom"));
+			}
+		}
+		manager.start(Harness.prompt("controlled", "never attached"), false);
+		Await.atMost(WAIT).until(() -> manager.liveCount() == 0);
+		Await.atMost(WAIT).during(SLACK.multipliedBy(2)).until(() -> true);
+
+		assertThat(auditor.audit()).isEmpty();
+		for (String resource : List.of("slot", "stream", "listener")) {
+			assertThat(reclaimed(resource)).isZero();
+		}
+	}
+
+	private LeakAuditor auditor(StreamManager manager) {
+		return new LeakAuditor(manager, this.registry, SLACK, Schedulers.parallel());
+	}
+
+	private double reclaimed(String resource) {
+		return this.registry.get("scalpel.leaks.reclaimed").tag("resource", resource).counter().count();
+	}
+
+}

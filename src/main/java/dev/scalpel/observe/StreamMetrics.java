@@ -17,7 +17,10 @@ import dev.scalpel.stream.StreamObserver;
  * The counters and timers of API.md (Operations), fed by the stream lifecycle; the gauges are in
  * {@link StreamGauges}. Every tagged meter is registered up front with each of its tag
  * values, so dashboards and alerts see zeros rather than gaps, and cardinality is fixed: no stream id
- * is ever a tag. Timers publish percentiles and a histogram for PromQL's {@code histogram_quantile}.
+ * is ever a tag. Timers publish a histogram with fixed buckets, so PromQL's {@code histogram_quantile}
+ * gives any percentile across instances (the Prometheus registry exports a histogram or client-side
+ * percentiles, not both; client-side percentiles cannot be aggregated across replicas anyway). Fixed
+ * buckets keep the series count small: 17 per timer and tag value.
  */
 public final class StreamMetrics implements StreamObserver {
 
@@ -44,12 +47,8 @@ public final class StreamMetrics implements StreamObserver {
 	public StreamMetrics(MeterRegistry registry) {
 		this.started = Counter.builder("scalpel.streams.started").description("Streams created").register(registry);
 		this.tokens = Counter.builder("scalpel.tokens").description("Tokens sent").register(registry);
-		this.queueWait = timer("scalpel.queue.wait", "Time from asking for a slot to getting it", Duration.ofMillis(1),
-				Duration.ofMinutes(5))
-			.register(registry);
-		this.ttft = timer("scalpel.stream.ttft", "Time from asking for a slot to the first token",
-				Duration.ofMillis(1), Duration.ofMinutes(5))
-			.register(registry);
+		this.queueWait = timer("scalpel.queue.wait", "Time from asking for a slot to getting it").register(registry);
+		this.ttft = timer("scalpel.stream.ttft", "Time from asking for a slot to the first token").register(registry);
 		for (FinishReason reason : FinishReason.values()) {
 			this.finished.put(reason, Counter.builder("scalpel.streams.finished")
 				.description("Terminal transitions")
@@ -64,20 +63,22 @@ public final class StreamMetrics implements StreamObserver {
 				.register(registry));
 		}
 		for (String trigger : TRIGGERS.values()) {
-			this.release.computeIfAbsent(trigger, name -> timer("scalpel.slot.release",
-					"Time from the trigger to the slot being free", Duration.ofNanos(1_000), Duration.ofSeconds(10))
-				.tag("trigger", name)
-				.register(registry));
+			this.release.computeIfAbsent(trigger,
+					name -> timer("scalpel.slot.release", "Time from the trigger to the slot being free")
+						.tag("trigger", name)
+						.register(registry));
 		}
 	}
 
-	private static Timer.Builder timer(String name, String description, Duration min, Duration max) {
-		return Timer.builder(name)
-			.description(description)
-			.publishPercentiles(0.5, 0.95, 0.99)
-			.publishPercentileHistogram()
-			.minimumExpectedValue(min)
-			.maximumExpectedValue(max);
+	/** Bucket bounds from 50 µs to 5 min: fine where releases are measured, coarse where waits are. */
+	private static final Duration[] BUCKETS = { Duration.ofNanos(50_000), Duration.ofNanos(100_000),
+			Duration.ofNanos(250_000), Duration.ofNanos(500_000), Duration.ofMillis(1), Duration.ofMillis(2),
+			Duration.ofMillis(5), Duration.ofMillis(10), Duration.ofMillis(25), Duration.ofMillis(50),
+			Duration.ofMillis(100), Duration.ofMillis(250), Duration.ofMillis(500), Duration.ofSeconds(1),
+			Duration.ofSeconds(5), Duration.ofSeconds(30), Duration.ofMinutes(5) };
+
+	private static Timer.Builder timer(String name, String description) {
+		return Timer.builder(name).description(description).serviceLevelObjectives(BUCKETS);
 	}
 
 	@Override

@@ -26,6 +26,10 @@ import reactor.core.publisher.SignalType;
 import reactor.core.scheduler.Scheduler;
 import tools.jackson.databind.json.JsonMapper;
 
+import org.springframework.boot.availability.AvailabilityChangeEvent;
+import org.springframework.boot.availability.ReadinessState;
+import org.springframework.context.ApplicationEventPublisher;
+import org.springframework.context.ApplicationEventPublisherAware;
 import org.springframework.context.SmartLifecycle;
 
 import dev.scalpel.system.LimitProperties;
@@ -51,7 +55,7 @@ import dev.scalpel.upstream.Usage;
  * <p>On stop it refuses new starts, lets running streams go on for the drain timeout, then ends
  * the rest {@code cancelled/shutdown}.
  */
-public final class StreamManager implements SmartLifecycle {
+public final class StreamManager implements SmartLifecycle, ApplicationEventPublisherAware {
 
 	private static final Log logger = LogFactory.getLog(StreamManager.class);
 
@@ -88,6 +92,8 @@ public final class StreamManager implements SmartLifecycle {
 	private final AtomicInteger upstreamCalls = new AtomicInteger();
 
 	private volatile boolean accepting = true;
+
+	private @Nullable ApplicationEventPublisher events;
 
 	private volatile boolean running;
 
@@ -629,6 +635,10 @@ public final class StreamManager implements SmartLifecycle {
 	@Override
 	public void stop(Runnable callback) {
 		this.accepting = false;
+		if (this.events != null) {
+			// Readiness goes out of service for as long as the drain lasts.
+			AvailabilityChangeEvent.publish(this.events, this, ReadinessState.REFUSING_TRAFFIC);
+		}
 		Flux.interval(Duration.ZERO, Duration.ofMillis(20), this.timers)
 			.filter(tick -> this.registry.live().isEmpty())
 			.next()
@@ -646,6 +656,11 @@ public final class StreamManager implements SmartLifecycle {
 		for (ManagedStream stream : this.registry.live()) {
 			end(stream, reason, null, ManagedStream.Guard.NONE);
 		}
+	}
+
+	@Override
+	public void setApplicationEventPublisher(ApplicationEventPublisher events) {
+		this.events = events;
 	}
 
 	@Override

@@ -41,7 +41,7 @@ class GracefulShutdownTest {
 		ConfigurableApplicationContext context = new SpringApplicationBuilder(ScalpelApplication.class,
 				ControlledUpstream.class)
 			.profiles("test")
-			.run("--server.port=0", "--scalpel.streams.drain-timeout=1s");
+			.run("--server.port=0", "--management.server.port=0", "--scalpel.streams.drain-timeout=1s");
 		int port = ((WebServerApplicationContext) context).getWebServer().getPort();
 		WebClient http = WebClient.create("http://localhost:" + port);
 		ControlledTokenSource upstream = context.getBean(ControlledTokenSource.class);
@@ -53,8 +53,12 @@ class GracefulShutdownTest {
 		List<ServerSentEvent<String>> finishing = listen(http);
 		ControlledTokenSource.Call finishingCall = upstream.nextCall(WAIT);
 
+		int management = Integer.parseInt(context.getEnvironment().getProperty("local.management.port"));
+		assertThat(readiness(management)).isEqualTo(200);
 		CompletableFuture<Void> closed = CompletableFuture.runAsync(context::close);
 		Await.atMost(WAIT).until(() -> !manager.accepting());
+		// Out of rotation while draining: the probe answers 503, or nothing once the port has closed.
+		assertThat(readiness(management)).isNotEqualTo(200);
 
 		int status = http.post()
 			.uri("/v1/streams")
@@ -75,6 +79,19 @@ class GracefulShutdownTest {
 		Await.atMost(WAIT).until(() -> !lingering.isEmpty() && "stream.cancelled".equals(last(lingering).event()));
 		assertThat(last(lingering).data()).contains("\"finish_reason\":\"shutdown\"");
 		assertThat(lingeringCall.cancelled()).isTrue();
+	}
+
+	private static int readiness(int port) {
+		try {
+			return WebClient.create("http://localhost:" + port)
+				.get()
+				.uri("/actuator/health/readiness")
+				.exchangeToMono(response -> response.releaseBody().thenReturn(response.statusCode().value()))
+				.block(WAIT);
+		}
+		catch (RuntimeException refused) {
+			return -1;
+		}
 	}
 
 	private static List<ServerSentEvent<String>> listen(WebClient http) {

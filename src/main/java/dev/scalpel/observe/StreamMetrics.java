@@ -4,10 +4,13 @@ import java.time.Duration;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.distribution.ValueAtPercentile;
 import org.jspecify.annotations.Nullable;
 
 import dev.scalpel.stream.FinishReason;
@@ -17,10 +20,11 @@ import dev.scalpel.stream.StreamObserver;
  * The counters and timers of API.md (Operations), fed by the stream lifecycle; the gauges are in
  * {@link StreamGauges}. Every tagged meter is registered up front with each of its tag
  * values, so dashboards and alerts see zeros rather than gaps, and cardinality is fixed: no stream id
- * is ever a tag. Timers publish a histogram with fixed buckets, so PromQL's {@code histogram_quantile}
- * gives any percentile across instances (the Prometheus registry exports a histogram or client-side
- * percentiles, not both; client-side percentiles cannot be aggregated across replicas anyway). Fixed
- * buckets keep the series count small: 17 per timer and tag value.
+ * is ever a tag. Timers publish a histogram with fixed buckets (17 per timer and tag value), so PromQL's
+ * {@code histogram_quantile} gives any percentile aggregated across replicas; and, since a Prometheus
+ * histogram cannot carry quantiles (the registry drops a timer's client-side percentiles when it has
+ * buckets), this instance's exact p50/p95/p99 as the gauge {@code <timer>.percentile} with a
+ * {@code quantile} tag, e.g. {@code scalpel_slot_release_percentile_seconds{quantile="0.99"}}.
  */
 public final class StreamMetrics implements StreamObserver {
 
@@ -47,8 +51,11 @@ public final class StreamMetrics implements StreamObserver {
 	public StreamMetrics(MeterRegistry registry) {
 		this.started = Counter.builder("scalpel.streams.started").description("Streams created").register(registry);
 		this.tokens = Counter.builder("scalpel.tokens").description("Tokens sent").register(registry);
-		this.queueWait = timer("scalpel.queue.wait", "Time from asking for a slot to getting it").register(registry);
-		this.ttft = timer("scalpel.stream.ttft", "Time from asking for a slot to the first token").register(registry);
+		this.queueWait = percentiles(
+				timer("scalpel.queue.wait", "Time from asking for a slot to getting it").register(registry), registry);
+		this.ttft = percentiles(
+				timer("scalpel.stream.ttft", "Time from asking for a slot to the first token").register(registry),
+				registry);
 		for (FinishReason reason : FinishReason.values()) {
 			this.finished.put(reason, Counter.builder("scalpel.streams.finished")
 				.description("Terminal transitions")
@@ -64,9 +71,9 @@ public final class StreamMetrics implements StreamObserver {
 		}
 		for (String trigger : TRIGGERS.values()) {
 			this.release.computeIfAbsent(trigger,
-					name -> timer("scalpel.slot.release", "Time from the trigger to the slot being free")
+					name -> percentiles(timer("scalpel.slot.release", "Time from the trigger to the slot being free")
 						.tag("trigger", name)
-						.register(registry));
+						.register(registry), registry));
 		}
 	}
 
@@ -77,8 +84,36 @@ public final class StreamMetrics implements StreamObserver {
 			Duration.ofMillis(100), Duration.ofMillis(250), Duration.ofMillis(500), Duration.ofSeconds(1),
 			Duration.ofSeconds(5), Duration.ofSeconds(30), Duration.ofMinutes(5) };
 
+	/** The percentiles every timer publishes, as {@code quantile} gauges. */
+	private static final double[] PERCENTILES = { 0.5, 0.95, 0.99 };
+
 	private static Timer.Builder timer(String name, String description) {
-		return Timer.builder(name).description(description).serviceLevelObjectives(BUCKETS);
+		return Timer.builder(name)
+			.description(description)
+			.serviceLevelObjectives(BUCKETS)
+			.publishPercentiles(PERCENTILES);
+	}
+
+	/** Publishes the timer's client-side percentiles as gauges that the Prometheus registry keeps. */
+	private static Timer percentiles(Timer timer, MeterRegistry registry) {
+		for (double percentile : PERCENTILES) {
+			Gauge.builder(timer.getId().getName() + ".percentile", timer, measured -> valueAt(measured, percentile))
+				.description(timer.getId().getDescription())
+				.tags(timer.getId().getTagsAsIterable())
+				.tag("quantile", Double.toString(percentile))
+				.baseUnit("seconds")
+				.register(registry);
+		}
+		return timer;
+	}
+
+	private static double valueAt(Timer timer, double percentile) {
+		for (ValueAtPercentile value : timer.takeSnapshot().percentileValues()) {
+			if (value.percentile() == percentile) {
+				return value.value(TimeUnit.SECONDS);
+			}
+		}
+		return Double.NaN;
 	}
 
 	@Override

@@ -61,7 +61,13 @@ class StreamLifecycleRaceTest {
 						TimeUnit.MILLISECONDS);
 			}
 			assertThat(played.await(BOUND.toSeconds(), TimeUnit.SECONDS)).as("every plan started").isTrue();
-			Await.atMost(BOUND).until(() -> manager.liveCount() == 0);
+			try {
+				Await.atMost(BOUND).until(() -> manager.liveCount() == 0);
+			}
+			catch (org.awaitility.core.ConditionTimeoutException ex) {
+				throw new AssertionError("streams still live: " + manager.live() + ", slots in use " + slots.inUse()
+						+ ", queued " + slots.queued(), ex);
+			}
 			Await.atMost(BOUND).until(() -> upstream.open() == 0);
 			Await.atMost(BOUND).until(() -> plans.values().stream().allMatch(Plan::listenersSettled));
 		}

@@ -41,6 +41,9 @@ final class Listener {
 
 	private volatile boolean done;
 
+	/** Set when the server dropped this listener for falling behind, as opposed to its client leaving. */
+	private volatile boolean fellBehind;
+
 	private volatile @Nullable Disposable connectDeadline;
 
 	Listener(ManagedStream stream, long after, Consumer<Listener> onLeave) {
@@ -51,6 +54,11 @@ final class Listener {
 
 	ManagedStream stream() {
 		return this.stream;
+	}
+
+	/** Whether the server dropped this listener because it fell behind; its client may come back. */
+	boolean fellBehind() {
+		return this.fellBehind;
 	}
 
 	/** The events of this listener. Subscribe once; a second subscriber gets an error. */
@@ -139,6 +147,7 @@ final class Listener {
 			List<StreamEvent> events = this.stream.read(this.cursor, (int) Math.min(Math.max(demand, 1), BATCH));
 			if (events == null) {
 				// Fell behind the retained events: disconnect; the client may resume with Last-Event-ID.
+				this.fellBehind = true;
 				this.done = true;
 				sink.complete();
 				return;

@@ -288,8 +288,11 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 				}
 			}
 			else if (!stream.background() && !audit.status().terminal() && audit.listeners().isEmpty()) {
+				// A listener dropped for falling behind gets the attach timeout rather than the grace.
+				long unattendedLimit = Math.max(this.properties.disconnectGrace().toNanos(),
+						this.properties.attachTimeout().toNanos());
 				if (audit.everAttached() && audit.unattendedSince() != 0
-						&& now - audit.unattendedSince() > this.properties.disconnectGrace().toNanos() + margin) {
+						&& now - audit.unattendedSince() > unattendedLimit + margin) {
 					if (end(stream, FinishReason.CLIENT_DISCONNECTED, null, ManagedStream.Guard.UNATTENDED)) {
 						leaks.add(new Leak("stream", stream.id(), "no listener past the disconnect grace"));
 					}
@@ -390,6 +393,11 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 			return;
 		}
 		Duration grace = this.properties.disconnectGrace();
+		if (listener.fellBehind() && grace.compareTo(this.properties.attachTimeout()) < 0) {
+			// Dropped by us, not gone: its client may resume, so the stream waits for a listener as long
+			// as a stream started without one does, and only then counts as abandoned.
+			grace = this.properties.attachTimeout();
+		}
 		if (grace.isZero()) {
 			end(stream, FinishReason.CLIENT_DISCONNECTED, null, ManagedStream.Guard.UNATTENDED);
 		}

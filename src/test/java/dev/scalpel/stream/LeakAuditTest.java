@@ -80,7 +80,7 @@ class LeakAuditTest {
 	@Test
 	void aStreamWithoutListenersPastItsGraceIsCancelled() {
 		StreamManager manager = Harness.manager(this.slots,
-				Harness.streams(Duration.ofSeconds(30), Duration.ofMillis(20), 10_000), Harness.upstream(),
+				Harness.streams(Duration.ofMillis(20), Duration.ofMillis(20), 10_000), Harness.upstream(),
 				new StuckTimers(), this.upstream);
 		LeakAuditor auditor = auditor(manager);
 		StreamManager.Started started = manager.start(Harness.prompt("controlled", "hi"), true);

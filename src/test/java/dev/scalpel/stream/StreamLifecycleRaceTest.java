@@ -46,7 +46,7 @@ class StreamLifecycleRaceTest {
 		SlotPool slots = new SlotPool(6, 12, Duration.ofMillis(150));
 		ChaosTokenSource upstream = new ChaosTokenSource();
 		Duration grace = (seed % 2 == 0) ? Duration.ZERO : Duration.ofMillis(5);
-		StreamManager manager = Harness.manager(slots, Harness.streams(Duration.ofMillis(200), grace, 10_000),
+		StreamManager manager = Harness.manager(slots, Harness.streams(Duration.ofSeconds(1), grace, 10_000),
 				new UpstreamProperties(Duration.ofMillis(80), Duration.ofMillis(40), Duration.ofSeconds(2)),
 				upstream);
 		ScheduledExecutorService actors = Executors.newScheduledThreadPool(4);
@@ -155,8 +155,9 @@ class StreamLifecycleRaceTest {
 				listen(started.listener(), actors);
 			}
 			else if (!background && this.random.nextInt(4) > 0) {
-				// A deferred start: attach later, sometimes after the attach timeout.
-				actors.schedule(() -> attachLate(manager, actors), this.random.nextInt(300), TimeUnit.MILLISECONDS);
+				// A deferred start: attach later, sometimes after the attach timeout (which is long enough that
+				// a listener is always subscribed before its connect deadline, even on a loaded machine).
+				actors.schedule(() -> attachLate(manager, actors), this.random.nextInt(1300), TimeUnit.MILLISECONDS);
 			}
 			if (this.random.nextInt(3) == 0) {
 				int cancels = 1 + this.random.nextInt(2);

@@ -31,22 +31,23 @@ final class StuckTimers implements Scheduler {
 
 	@Override
 	public Worker createWorker() {
+		StuckTimers timers = this;
 		Disposable.Composite tasks = Disposables.composite();
 		return new Worker() {
 
 			@Override
 			public Disposable schedule(Runnable task) {
-				return Schedulers.parallel().schedule(task);
+				return timers.schedule(task);
 			}
 
 			@Override
 			public Disposable schedule(Runnable task, long delay, TimeUnit unit) {
-				return Disposables.single();
+				return timers.schedule(task, delay, unit);
 			}
 
 			@Override
 			public Disposable schedulePeriodically(Runnable task, long initialDelay, long period, TimeUnit unit) {
-				return Disposables.single();
+				return timers.schedulePeriodically(task, initialDelay, period, unit);
 			}
 
 			@Override

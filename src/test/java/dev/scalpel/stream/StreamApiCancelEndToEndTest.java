@@ -2,18 +2,12 @@ package dev.scalpel.stream;
 
 import java.util.List;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import tools.jackson.databind.JsonNode;
 
-import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.beans.factory.annotation.Value;
 import org.springframework.http.MediaType;
 import org.springframework.http.codec.ServerSentEvent;
 
-import dev.scalpel.slot.SlotPool;
-import dev.scalpel.support.Await;
 import dev.scalpel.support.ScalpelTest;
 import dev.scalpel.upstream.ControlledTokenSource;
 
@@ -26,33 +20,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * stream alone, and cancel-then-attach replays rather than answering "not found".
  */
 @ScalpelTest
-class StreamApiCancelEndToEndTest {
+class StreamApiCancelEndToEndTest extends ApiEndToEndTest {
 
 	private static final String CONTROLLED = "{\"model\":\"controlled\",\"prompt\":\"Take your time\"}";
-
-	@Value("${local.server.port}")
-	int port;
-
-	@Autowired
-	SlotPool slots;
-
-	@Autowired
-	ControlledTokenSource controlled;
-
-	StreamsClient client;
-
-	@BeforeEach
-	void setUp() {
-		this.client = new StreamsClient(this.port);
-		this.controlled.reset();
-		Await.atMost(StreamsClient.TIMEOUT).until(() -> this.slots.inUse() == 0);
-	}
-
-	@AfterEach
-	void cancelLeftovers() {
-		this.client.cancelAll();
-		Await.atMost(StreamsClient.TIMEOUT).until(() -> this.slots.inUse() == 0 && this.controlled.open() == 0);
-	}
 
 	/** What the client could see of the server the instant the cancel response arrived. */
 	record Released(int slotsInUse, boolean upstreamCancelled, boolean upstreamClosed) {

@@ -3,19 +3,13 @@ package dev.scalpel.stream;
 import java.time.Duration;
 
 import org.awaitility.core.ConditionFactory;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import tools.jackson.databind.JsonNode;
 
-import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.beans.factory.annotation.Value;
 
-import dev.scalpel.slot.SlotPool;
 import dev.scalpel.support.Await;
 import dev.scalpel.support.ScalpelTest;
 import dev.scalpel.upstream.ControlledTokenSource;
-import dev.scalpel.upstream.SimulatedTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -29,38 +23,9 @@ import static org.awaitility.Awaitility.await;
  * because it needs the queue.
  */
 @ScalpelTest(properties = { "scalpel.slots.max=1", "scalpel.providers.simulated.tokens-per-second=50" })
-class StreamApiDisconnectEndToEndTest {
+class StreamApiDisconnectEndToEndTest extends ApiEndToEndTest {
 
 	private static final String CONTROLLED = "{\"model\":\"controlled\",\"prompt\":\"Hold on\"}";
-
-	@Value("${local.server.port}")
-	int port;
-
-	@Autowired
-	SlotPool slots;
-
-	@Autowired
-	ControlledTokenSource controlled;
-
-	@Autowired
-	SimulatedTokenSource simulated;
-
-	StreamsClient client;
-
-	@BeforeEach
-	void setUp() {
-		this.client = new StreamsClient(this.port);
-		this.controlled.reset();
-		Await.atMost(StreamsClient.TIMEOUT).until(() -> this.slots.inUse() == 0 && this.slots.queued() == 0);
-	}
-
-	@AfterEach
-	void cancelLeftovers() {
-		this.client.cancelAll();
-		Await.atMost(StreamsClient.TIMEOUT)
-			.until(() -> this.slots.inUse() == 0 && this.slots.queued() == 0 && this.controlled.open() == 0
-					&& this.simulated.active() == 0);
-	}
 
 	/** A wait that must succeed within 100 ms of the moment the client disposed its subscription. */
 	private static ConditionFactory within100MillisOf(long disposedAt) {

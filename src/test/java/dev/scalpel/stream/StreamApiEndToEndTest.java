@@ -6,22 +6,16 @@ import java.util.List;
 import java.util.Set;
 import java.util.stream.LongStream;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import tools.jackson.databind.JsonNode;
 
 import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.beans.factory.annotation.Value;
 import org.springframework.http.MediaType;
 import org.springframework.http.codec.ServerSentEvent;
 
-import dev.scalpel.slot.SlotPool;
 import dev.scalpel.support.Await;
 import dev.scalpel.support.ScalpelTest;
-import dev.scalpel.upstream.ControlledTokenSource;
 import dev.scalpel.upstream.ProviderProperties;
-import dev.scalpel.upstream.SimulatedTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -31,37 +25,10 @@ import static org.assertj.core.api.Assertions.assertThat;
  * streams, and the list endpoint.
  */
 @ScalpelTest
-class StreamApiEndToEndTest {
-
-	@Value("${local.server.port}")
-	int port;
-
-	@Autowired
-	SlotPool slots;
-
-	@Autowired
-	SimulatedTokenSource simulated;
-
-	@Autowired
-	ControlledTokenSource controlled;
+class StreamApiEndToEndTest extends ApiEndToEndTest {
 
 	@Autowired
 	ProviderProperties providers;
-
-	StreamsClient client;
-
-	@BeforeEach
-	void setUp() {
-		this.client = new StreamsClient(this.port);
-		this.controlled.reset();
-		Await.atMost(StreamsClient.TIMEOUT).until(() -> this.slots.inUse() == 0);
-	}
-
-	@AfterEach
-	void cancelLeftovers() {
-		this.client.cancelAll();
-		Await.atMost(StreamsClient.TIMEOUT).until(() -> this.slots.inUse() == 0 && this.controlled.open() == 0);
-	}
 
 	@Test
 	void completedStreamSendsCreatedStartedTokensAndCompletedLastWithConsecutiveIds() {

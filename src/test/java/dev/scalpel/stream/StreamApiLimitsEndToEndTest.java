@@ -8,18 +8,13 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.LongStream;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import reactor.core.Disposable;
 import tools.jackson.databind.JsonNode;
 
-import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.beans.factory.annotation.Value;
 import org.springframework.http.MediaType;
 import org.springframework.http.codec.ServerSentEvent;
 
-import dev.scalpel.slot.SlotPool;
 import dev.scalpel.support.Await;
 import dev.scalpel.support.ScalpelTest;
 import dev.scalpel.upstream.ControlledTokenSource;
@@ -34,35 +29,11 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 @ScalpelTest(properties = { "scalpel.streams.heartbeat-interval=100ms", "scalpel.streams.retention=300ms",
 		"scalpel.streams.max-events=16" })
-class StreamApiLimitsEndToEndTest {
+class StreamApiLimitsEndToEndTest extends ApiEndToEndTest {
 
 	private static final Duration RETENTION = Duration.ofMillis(300);
 
 	private static final int MAX_EVENTS = 16;
-
-	@Value("${local.server.port}")
-	int port;
-
-	@Autowired
-	SlotPool slots;
-
-	@Autowired
-	ControlledTokenSource controlled;
-
-	StreamsClient client;
-
-	@BeforeEach
-	void setUp() {
-		this.client = new StreamsClient(this.port);
-		this.controlled.reset();
-		Await.atMost(StreamsClient.TIMEOUT).until(() -> this.slots.inUse() == 0);
-	}
-
-	@AfterEach
-	void cancelLeftovers() {
-		this.client.cancelAll();
-		Await.atMost(StreamsClient.TIMEOUT).until(() -> this.slots.inUse() == 0 && this.controlled.open() == 0);
-	}
 
 	@Test
 	void quietStreamCarriesKeepAliveCommentsWithoutIdsUntilItEnds() {

@@ -3,16 +3,10 @@ package dev.scalpel.stream;
 import java.util.List;
 import java.util.function.BiFunction;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.beans.factory.annotation.Value;
 import org.springframework.http.codec.ServerSentEvent;
 
-import dev.scalpel.slot.SlotPool;
-import dev.scalpel.support.Await;
 import dev.scalpel.support.ScalpelTest;
 import dev.scalpel.upstream.ControlledTokenSource;
 
@@ -24,33 +18,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * listeners of one stream get the same events, and a late joiner gets the replay, then live ones.
  */
 @ScalpelTest
-class StreamApiResumeEndToEndTest {
+class StreamApiResumeEndToEndTest extends ApiEndToEndTest {
 
 	private static final String CONTROLLED = "{\"model\":\"controlled\",\"prompt\":\"Count to ten\"}";
-
-	@Value("${local.server.port}")
-	int port;
-
-	@Autowired
-	SlotPool slots;
-
-	@Autowired
-	ControlledTokenSource controlled;
-
-	StreamsClient client;
-
-	@BeforeEach
-	void setUp() {
-		this.client = new StreamsClient(this.port);
-		this.controlled.reset();
-		Await.atMost(StreamsClient.TIMEOUT).until(() -> this.slots.inUse() == 0);
-	}
-
-	@AfterEach
-	void cancelLeftovers() {
-		this.client.cancelAll();
-		Await.atMost(StreamsClient.TIMEOUT).until(() -> this.slots.inUse() == 0 && this.controlled.open() == 0);
-	}
 
 	@Test
 	void resumeWithLastEventIdGetsTheLaterEventsThenLiveOnesToTheTerminalEvent() {

@@ -298,7 +298,8 @@ final class ManagedStream {
 		this.queuePosition = null;
 		if (usage != null) {
 			this.inputTokens = usage.inputTokens();
-			this.outputTokens = Math.max(this.outputTokens, usage.outputTokens());
+			// The provider's count when it reported one, else the tokens the source counted.
+			this.outputTokens = usage.outputTokens();
 		}
 		this.log.append(StreamEvent.terminalType(this.status), this.encoder.status(viewLocked(this.log.lastId() + 1)));
 		Held held = new Held(this.generation, this.acquisition, this.permit, this.deadline, this.timer,

@@ -25,6 +25,7 @@ import dev.scalpel.slot.SlotPool;
 import dev.scalpel.upstream.ModelRouter;
 import dev.scalpel.upstream.ProviderProperties;
 import dev.scalpel.upstream.UpstreamProperties;
+import dev.scalpel.upstream.UpstreamUnavailable;
 
 /** The stream manager and its single-replica registry. */
 @Configuration(proxyBeanMethods = false)
@@ -54,6 +55,7 @@ class StreamConfiguration {
 			return chain.filter(exchange).doOnError(failure -> {
 				int status = (failure instanceof ErrorResponse error) ? error.getStatusCode().value() : 500;
 				StreamObserver.Rejection rejection = (status == 429) ? StreamObserver.Rejection.OVERLOADED
+						: (failure instanceof UpstreamUnavailable) ? StreamObserver.Rejection.UPSTREAM_UNAVAILABLE
 						: (status == 503) ? StreamObserver.Rejection.SHUTTING_DOWN
 								: (status >= 400 && status < 500) ? StreamObserver.Rejection.INVALID : null;
 				if (rejection != null) {

@@ -16,6 +16,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import org.apache.commons.logging.Log;
 import org.apache.commons.logging.LogFactory;
+import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
 import org.jspecify.annotations.Nullable;
 import org.reactivestreams.Subscription;
 import reactor.core.Disposable;
@@ -40,6 +41,7 @@ import dev.scalpel.slot.SlotPool;
 import dev.scalpel.upstream.Chunk;
 import dev.scalpel.upstream.ModelRouter;
 import dev.scalpel.upstream.TokenSource;
+import dev.scalpel.upstream.UpstreamFailure;
 import dev.scalpel.upstream.UpstreamProperties;
 import dev.scalpel.upstream.Usage;
 
@@ -124,12 +126,14 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 	 */
 	Started start(StartStreamRequest body, boolean listen) {
 		StartRequestValidator.ValidStart valid = this.validator.validate(body);
-		TokenSource source = this.router.route(valid.generation().model());
+		ModelRouter.Route route = this.router.route(valid.generation().model());
 		if (!this.accepting) {
 			throw new ShuttingDown();
 		}
-		ManagedStream stream = new ManagedStream(this.ids.next(), this.order.incrementAndGet(), valid.generation(),
-				valid.generation().model(), source, valid.background(), valid.metadata(), this.clock.instant(),
+		route.source().admit();
+		ManagedStream stream = new ManagedStream(this.ids.next(), this.order.incrementAndGet(),
+				valid.generation().withModel(route.upstreamModel()), valid.generation().model(), route.source(),
+				valid.background(), valid.metadata(), this.clock.instant(),
 				this.properties.maxEvents(), this.encoder);
 		Acquisition acquisition = null;
 		if (listen || valid.background()) {
@@ -376,10 +380,10 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		this.observer.started(stream.id(), Duration.ofNanos(stream.sinceAsked(System.nanoTime())));
 		// If the stream ends before the subscription below, the disposed subscriber cancels the
 		// upstream call as soon as it is subscribed.
-		stream.source()
-			.generate(stream.request())
+		TokenSource source = stream.source();
+		source.guard(source.generate(stream.request())
 			.timeout(Mono.delay(this.upstream.firstTokenTimeout(), this.timers),
-					chunk -> Mono.delay(this.upstream.idleTimeout(), this.timers))
+					chunk -> Mono.delay(this.upstream.idleTimeout(), this.timers)))
 			.subscribe(generation);
 	}
 
@@ -577,8 +581,24 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 						: "no first token within " + StreamManager.this.upstream.firstTokenTimeout();
 				end(this.stream, FinishReason.TIMEOUT, error("timeout", message), ManagedStream.Guard.NONE);
 			}
+			else if (failure instanceof UpstreamFailure upstream
+					&& upstream.kind() == UpstreamFailure.Kind.CONNECT_TIMEOUT) {
+				end(this.stream, FinishReason.TIMEOUT, new StreamView.ErrorView("timeout", upstream.getMessage(),
+						upstream.endpoint(), null, null), ManagedStream.Guard.NONE);
+			}
+			else if (failure instanceof UpstreamFailure upstream) {
+				logger.debug("Stream " + this.stream.id() + ": upstream call failed: " + upstream.getMessage());
+				end(this.stream, FinishReason.UPSTREAM_ERROR, new StreamView.ErrorView("upstream_error",
+						upstream.getMessage(), upstream.endpoint(), upstream.status(), upstream.providerType()),
+						ManagedStream.Guard.NONE);
+			}
+			else if (failure instanceof CallNotPermittedException) {
+				end(this.stream, FinishReason.UPSTREAM_ERROR, new StreamView.ErrorView("upstream_error",
+						"the endpoint's circuit breaker is open", this.stream.source().name(), null, null),
+						ManagedStream.Guard.NONE);
+			}
 			else {
-				logger.debug("Stream " + this.stream.id() + ": upstream call failed", failure);
+				logger.warn("Stream " + this.stream.id() + ": upstream call failed", failure);
 				end(this.stream, FinishReason.UPSTREAM_ERROR, error("upstream_error", "the upstream call failed"),
 						ManagedStream.Guard.NONE);
 			}

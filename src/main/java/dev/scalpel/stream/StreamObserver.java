@@ -44,7 +44,8 @@ public interface StreamObserver {
 	/** Why a start was refused, as the {@code scalpel.streams.rejected} tag names it. */
 	enum Rejection {
 
-		OVERLOADED("overloaded"), INVALID("invalid"), SHUTTING_DOWN("shutting_down");
+		OVERLOADED("overloaded"), INVALID("invalid"), SHUTTING_DOWN("shutting_down"),
+		UPSTREAM_UNAVAILABLE("upstream_unavailable");
 
 		private final String tag;
 

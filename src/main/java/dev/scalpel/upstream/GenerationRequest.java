@@ -18,4 +18,10 @@ public record GenerationRequest(String model, List<Message> messages, @Nullable 
 		messages = List.copyOf(messages);
 	}
 
+	/** This request for another model name (the name an endpoint knows the model by). */
+	public GenerationRequest withModel(String model) {
+		return model.equals(this.model) ? this : new GenerationRequest(model, this.messages, this.maxTokens,
+				this.temperature);
+	}
+
 }

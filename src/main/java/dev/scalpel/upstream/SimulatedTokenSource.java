@@ -44,6 +44,11 @@ public final class SimulatedTokenSource implements TokenSource {
 	}
 
 	@Override
+	public String name() {
+		return MODEL;
+	}
+
+	@Override
 	public Set<String> models() {
 		return Set.of(MODEL);
 	}

@@ -6,7 +6,8 @@ import reactor.core.publisher.Flux;
 
 /**
  * A model provider. {@link #generate} streams the reply as {@link Chunk}s and ends with exactly
- * one {@link Chunk.Finished}, or with an error for a failed call.
+ * one {@link Chunk.Finished}, or with an error for a failed call ({@link UpstreamFailure} for what
+ * the provider did wrong).
  *
  * <p>The promise every implementation keeps: cancelling the returned {@code Flux} ends the upstream
  * call at once (for a remote provider, closes its connection), and nothing of the call outlives
@@ -14,10 +15,33 @@ import reactor.core.publisher.Flux;
  */
 public interface TokenSource {
 
+	/** The source's name: an endpoint's configured name, which {@code <name>/<model>} routes to. */
+	String name();
+
 	/** The model names this source serves, as clients name them. */
 	Set<String> models();
 
+	/** Whether {@code <name>/<any model>} may be routed here (true for real providers). */
+	default boolean routesAnyModel() {
+		return false;
+	}
+
+	/**
+	 * Refuses a start at once, with {@link UpstreamUnavailable}, while the source takes no calls (its
+	 * circuit breaker is open).
+	 */
+	default void admit() {
+	}
+
 	/** Streams the generation. Cold: nothing happens until subscription. */
 	Flux<Chunk> generate(GenerationRequest request);
+
+	/**
+	 * Wraps a call to {@link #generate}, with its time limits applied, in whatever judges the source's
+	 * health (a circuit breaker): errors and timeouts count as failures, a cancellation never does.
+	 */
+	default Flux<Chunk> guard(Flux<Chunk> call) {
+		return call;
+	}
 
 }

@@ -1,8 +1,12 @@
 package dev.scalpel.upstream;
 
-/** Tokens read and written by one generation. */
-public record Usage(int inputTokens, int outputTokens) {
+import org.jspecify.annotations.Nullable;
 
-	public static final Usage NONE = new Usage(0, 0);
+/**
+ * Tokens read and written by one generation.
+ * @param inputTokens as the provider reported them, null when it did not
+ * @param outputTokens as the provider reported them, else the tokens counted
+ */
+public record Usage(@Nullable Integer inputTokens, int outputTokens) {
 
 }

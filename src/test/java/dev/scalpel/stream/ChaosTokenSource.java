@@ -24,6 +24,11 @@ final class ChaosTokenSource implements TokenSource {
 	private final AtomicInteger open = new AtomicInteger();
 
 	@Override
+	public String name() {
+		return "test";
+	}
+
+	@Override
 	public Set<String> models() {
 		return Set.of(MODEL);
 	}

@@ -43,7 +43,7 @@ final class Harness {
 	}
 
 	static UpstreamProperties upstream() {
-		return new UpstreamProperties(Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofMinutes(10));
+		return UpstreamProperties.withTimeouts(Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofMinutes(10));
 	}
 
 	static LimitProperties limits() {

@@ -58,7 +58,7 @@ class LeakAuditTest {
 	@Test
 	void aStreamInProgressPastTheMaxDurationIsEnded() {
 		StreamManager manager = Harness.manager(this.slots, Harness.streams(),
-				new UpstreamProperties(Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofMillis(20)),
+				UpstreamProperties.withTimeouts(Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofMillis(20)),
 				new StuckTimers(), this.upstream);
 		LeakAuditor auditor = auditor(manager);
 		StreamManager.Started started = manager.start(Harness.prompt("controlled", "hi"), true);
@@ -133,7 +133,7 @@ class LeakAuditTest {
 	void normalOperationGivesTheAuditorNothingToFind() {
 		StreamManager manager = Harness.manager(this.slots,
 				Harness.streams(Duration.ofMillis(30), Duration.ofMillis(10), 10_000),
-				new UpstreamProperties(Duration.ofMillis(200), Duration.ofMillis(200), Duration.ofSeconds(5)),
+				UpstreamProperties.withTimeouts(Duration.ofMillis(200), Duration.ofMillis(200), Duration.ofSeconds(5)),
 				Schedulers.parallel(), this.upstream);
 		LeakAuditor auditor = auditor(manager);
 		for (int i = 0; i < 20; i++) {

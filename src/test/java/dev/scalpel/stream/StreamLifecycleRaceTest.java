@@ -47,7 +47,7 @@ class StreamLifecycleRaceTest {
 		ChaosTokenSource upstream = new ChaosTokenSource();
 		Duration grace = (seed % 2 == 0) ? Duration.ZERO : Duration.ofMillis(5);
 		StreamManager manager = Harness.manager(slots, Harness.streams(Duration.ofSeconds(1), grace, 10_000),
-				new UpstreamProperties(Duration.ofMillis(80), Duration.ofMillis(40), Duration.ofSeconds(2)),
+				UpstreamProperties.withTimeouts(Duration.ofMillis(80), Duration.ofMillis(40), Duration.ofSeconds(2)),
 				upstream);
 		ScheduledExecutorService actors = Executors.newScheduledThreadPool(4);
 		Map<String, Plan> plans = new ConcurrentHashMap<>();

@@ -105,7 +105,7 @@ class StreamManagerTest {
 	void upstreamTimeoutsFailTheStreamAndCloseTheCall() {
 		SlotPool slots = new SlotPool(4, 4, Duration.ofSeconds(30));
 		StreamManager manager = Harness.manager(slots, Harness.streams(),
-				new UpstreamProperties(Duration.ofMillis(100), Duration.ofMillis(100), Duration.ofMillis(400)),
+				UpstreamProperties.withTimeouts(Duration.ofMillis(100), Duration.ofMillis(100), Duration.ofMillis(400)),
 				this.upstream);
 
 		StreamManager.Started silent = manager.start(Harness.prompt("controlled", "silent"), true);

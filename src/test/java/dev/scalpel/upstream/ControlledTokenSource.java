@@ -27,6 +27,11 @@ public final class ControlledTokenSource implements TokenSource {
 	private final AtomicInteger open = new AtomicInteger();
 
 	@Override
+	public String name() {
+		return "test";
+	}
+
+	@Override
 	public Set<String> models() {
 		return Set.of(MODEL);
 	}
@@ -98,13 +103,16 @@ public final class ControlledTokenSource implements TokenSource {
 
 		// Emissions after Scalpel closed the call are ignored, as a real connection would drop them.
 
+		private int tokens;
+
 		public synchronized Call token(String text) {
+			this.tokens++;
 			this.sink.tryEmitNext(new Chunk.Token(text));
 			return this;
 		}
 
 		public synchronized void finish(String reason) {
-			this.sink.tryEmitNext(new Chunk.Finished(reason, new Usage(3, 0)));
+			this.sink.tryEmitNext(new Chunk.Finished(reason, new Usage(3, this.tokens)));
 		}
 
 		public synchronized void fail(RuntimeException failure) {

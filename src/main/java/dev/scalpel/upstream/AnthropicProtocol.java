@@ -1,0 +1,166 @@
+package dev.scalpel.upstream;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.jspecify.annotations.Nullable;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.codec.ServerSentEvent;
+
+/**
+ * Anthropic's Messages API: named events ({@code message_start} with the input tokens,
+ * {@code content_block_delta} with text, {@code message_delta} with the stop reason and output
+ * tokens, {@code message_stop}), errors as an {@code error} event.
+ */
+final class AnthropicProtocol implements Protocol {
+
+	private final JsonMapper json;
+
+	AnthropicProtocol(JsonMapper json) {
+		this.json = json;
+	}
+
+	@Override
+	public String path() {
+		return "/messages";
+	}
+
+	@Override
+	public void headers(HttpHeaders headers, ProviderProperties.Endpoint endpoint) {
+		if (endpoint.hasApiKey()) {
+			headers.set("x-api-key", endpoint.apiKey());
+		}
+		headers.set("anthropic-version", endpoint.anthropicVersion());
+	}
+
+	@Override
+	public Map<String, Object> body(GenerationRequest request, ProviderProperties.Endpoint endpoint) {
+		Map<String, Object> body = new LinkedHashMap<>();
+		body.put("model", request.model());
+		body.put("max_tokens", (request.maxTokens() != null) ? request.maxTokens() : endpoint.defaultMaxTokens());
+		// The Messages API takes system prompts apart from the turns.
+		List<String> system = new ArrayList<>();
+		List<Map<String, String>> messages = new ArrayList<>();
+		for (Message message : request.messages()) {
+			if ("system".equals(message.role())) {
+				system.add(message.content());
+			}
+			else {
+				messages.add(Map.of("role", message.role(), "content", message.content()));
+			}
+		}
+		if (!system.isEmpty()) {
+			body.put("system", String.join("\n\n", system));
+		}
+		body.put("messages", messages);
+		body.put("stream", true);
+		if (request.temperature() != null) {
+			// Anthropic's range is 0 to 1, OpenAI's 0 to 2.
+			body.put("temperature", Math.min(1.0, request.temperature()));
+		}
+		return body;
+	}
+
+	@Override
+	public Reader reader(String endpoint) {
+		return new EventReader(endpoint);
+	}
+
+	@Override
+	public @Nullable ProviderError error(String body) {
+		JsonNode error = Json.tree(this.json, body).path("error");
+		return error.isObject() ? new ProviderError(Json.text(error, "type", null), Json.text(error, "message", null))
+				: null;
+	}
+
+	private final class EventReader implements Reader {
+
+		private final String endpoint;
+
+		private @Nullable Integer inputTokens;
+
+		private @Nullable Integer outputTokens;
+
+		private @Nullable String stopReason;
+
+		private int tokens;
+
+		private boolean done;
+
+		EventReader(String endpoint) {
+			this.endpoint = endpoint;
+		}
+
+		@Override
+		public @Nullable Chunk read(ServerSentEvent<String> event) {
+			String data = event.data();
+			if (this.done || data == null || data.isEmpty()) {
+				return null;
+			}
+			JsonNode node = Json.parse(AnthropicProtocol.this.json, data, this.endpoint);
+			String type = (event.event() != null) ? event.event() : Json.text(node, "type", "");
+			switch (type) {
+				case "message_start" -> {
+					JsonNode usage = node.path("message").path("usage");
+					this.inputTokens = Json.integer(usage, "input_tokens");
+					return null;
+				}
+				case "content_block_delta" -> {
+					JsonNode delta = node.path("delta");
+					String text = "text_delta".equals(Json.text(delta, "type", null)) ? Json.text(delta, "text", null)
+							: null;
+					if (text == null || text.isEmpty()) {
+						return null;
+					}
+					this.tokens++;
+					return new Chunk.Token(text);
+				}
+				case "message_delta" -> {
+					this.stopReason = Json.text(node.path("delta"), "stop_reason", this.stopReason);
+					Integer output = Json.integer(node.path("usage"), "output_tokens");
+					if (output != null) {
+						this.outputTokens = output;
+					}
+					Integer input = Json.integer(node.path("usage"), "input_tokens");
+					if (input != null) {
+						this.inputTokens = input;
+					}
+					return null;
+				}
+				case "message_stop" -> {
+					this.done = true;
+					return new Chunk.Finished("max_tokens".equals(this.stopReason) ? "length" : "stop",
+							new Usage(this.inputTokens, (this.outputTokens != null) ? this.outputTokens : this.tokens));
+				}
+				case "error" -> {
+					ProviderError described = error(data);
+					throw new UpstreamFailure(this.endpoint, UpstreamFailure.Kind.STREAM_ERROR, null,
+							(described != null) ? described.type() : null,
+							"the provider reported an error mid-stream"
+									+ ((described != null && described.message() != null) ? ": " + described.message()
+											: ""),
+							null, null);
+				}
+				default -> {
+					// ping, content_block_start, content_block_stop, and event types added later.
+					return null;
+				}
+			}
+		}
+
+		@Override
+		public Chunk.@Nullable Finished end() {
+			if (this.done) {
+				return null;
+			}
+			throw Json.incomplete(this.endpoint);
+		}
+
+	}
+
+}

@@ -1,0 +1,272 @@
+package dev.scalpel.upstream;
+
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.URI;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.github.resilience4j.reactor.circuitbreaker.operator.CircuitBreakerOperator;
+import io.netty.channel.ConnectTimeoutException;
+import org.jspecify.annotations.Nullable;
+import reactor.core.Exceptions;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Scheduler;
+import reactor.netty.http.client.PrematureCloseException;
+import reactor.util.retry.Retry;
+import tools.jackson.databind.json.JsonMapper;
+
+import org.springframework.core.ParameterizedTypeReference;
+import org.springframework.core.io.buffer.DataBufferLimitException;
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.MediaType;
+import org.springframework.http.codec.ServerSentEvent;
+import org.springframework.web.reactive.function.client.ClientResponse;
+import org.springframework.web.reactive.function.client.WebClient;
+import org.springframework.web.reactive.function.client.WebClientRequestException;
+
+/**
+ * A real provider endpoint, called with Spring's {@link WebClient} over Reactor Netty and read with
+ * Spring's SSE decoder: no thread is held per stream. Cancelling a generation cancels the response
+ * body, which makes Reactor Netty close the connection rather than return it to the pool (a
+ * connection with an unread response cannot be reused), so the provider stops generating; the
+ * connection-close tests hold this to within 100 ms.
+ *
+ * <p>A {@code 429} or {@code 503} before the first chunk is retried with exponential backoff and
+ * jitter, or after the provider's {@code Retry-After}; nothing is retried once a chunk has arrived.
+ * The endpoint's circuit breaker sees one outcome per generation, its time limits included, and
+ * never counts a cancellation as a failure.
+ */
+public final class RemoteTokenSource implements TokenSource {
+
+	private static final ParameterizedTypeReference<ServerSentEvent<String>> EVENTS = new ParameterizedTypeReference<>() {
+	};
+
+	private final ProviderProperties.Endpoint endpoint;
+
+	private final Protocol protocol;
+
+	private final WebClient client;
+
+	private final URI uri;
+
+	private final JsonMapper json;
+
+	private final UpstreamProperties.Retry retry;
+
+	private final CircuitBreaker breaker;
+
+	private final Duration openWait;
+
+	private final Scheduler timers;
+
+	RemoteTokenSource(ProviderProperties.Endpoint endpoint, WebClient client, JsonMapper json,
+			UpstreamProperties properties, CircuitBreaker breaker, Scheduler timers) {
+		this.endpoint = endpoint;
+		this.protocol = switch (endpoint.type()) {
+			case OPENAI -> new OpenAiProtocol(json);
+			case ANTHROPIC -> new AnthropicProtocol(json);
+		};
+		this.client = client;
+		String base = endpoint.baseUrl().toString();
+		this.uri = URI.create((base.endsWith("/") ? base.substring(0, base.length() - 1) : base) + this.protocol.path());
+		this.json = json;
+		this.retry = properties.retry();
+		this.breaker = breaker;
+		this.openWait = properties.circuitBreaker().waitDurationInOpenState();
+		this.timers = timers;
+	}
+
+	@Override
+	public String name() {
+		return this.endpoint.name();
+	}
+
+	@Override
+	public Set<String> models() {
+		return Set.copyOf(this.endpoint.models());
+	}
+
+	/** The configured models, in their configured order. */
+	public List<String> modelList() {
+		return this.endpoint.models();
+	}
+
+	@Override
+	public boolean routesAnyModel() {
+		return true;
+	}
+
+	/** The endpoint's circuit breaker. */
+	public CircuitBreaker circuitBreaker() {
+		return this.breaker;
+	}
+
+	@Override
+	public void admit() {
+		// Asking for a permission moves an open breaker to half-open once its wait is over; the start
+		// takes no permission of its own, its call asks again when it gets a slot.
+		if (!this.breaker.tryAcquirePermission()) {
+			throw new UpstreamUnavailable(this.endpoint.name(), this.openWait);
+		}
+		this.breaker.releasePermission();
+	}
+
+	@Override
+	public Flux<Chunk> guard(Flux<Chunk> call) {
+		return call.transformDeferred(CircuitBreakerOperator.of(this.breaker));
+	}
+
+	@Override
+	public Flux<Chunk> generate(GenerationRequest request) {
+		return Flux.defer(() -> {
+			AtomicBoolean chunkArrived = new AtomicBoolean();
+			byte[] body = this.json.writeValueAsBytes(this.protocol.body(request, this.endpoint));
+			return Flux.defer(() -> attempt(body))
+				.doOnNext(chunk -> chunkArrived.set(true))
+				.retryWhen(retries(chunkArrived));
+		});
+	}
+
+	private Flux<Chunk> attempt(byte[] body) {
+		Protocol.Reader reader = this.protocol.reader(this.endpoint.name());
+		return this.client.post()
+			.uri(this.uri)
+			.headers(headers -> {
+				this.endpoint.headers().forEach(headers::set);
+				this.protocol.headers(headers, this.endpoint);
+			})
+			.contentType(MediaType.APPLICATION_JSON)
+			.accept(MediaType.TEXT_EVENT_STREAM)
+			.bodyValue(body)
+			.retrieve()
+			.onStatus(status -> !status.is2xxSuccessful(), this::refused)
+			.bodyToFlux(EVENTS)
+			.<Chunk>handle((event, sink) -> {
+				Chunk chunk = reader.read(event);
+				if (chunk != null) {
+					sink.next(chunk);
+				}
+			})
+			.concatWith(Mono.fromSupplier(reader::end))
+			.onErrorMap(this::classify);
+	}
+
+	/** A provider's error answer, with its error type and message from the body. */
+	private Mono<? extends Throwable> refused(ClientResponse response) {
+		int status = response.statusCode().value();
+		Duration retryAfter = retryAfter(response.headers().asHttpHeaders());
+		return response.bodyToMono(String.class)
+			.onErrorResume(unreadable -> Mono.empty())
+			.defaultIfEmpty("")
+			.map(body -> {
+				Protocol.ProviderError error = this.protocol.error(body);
+				String reason = response.statusCode().toString();
+				String message = this.endpoint.name() + " answered " + reason
+						+ ((error != null && error.message() != null) ? ": " + error.message() : "");
+				return new UpstreamFailure(this.endpoint.name(), UpstreamFailure.Kind.STATUS, status,
+						(error != null) ? error.type() : null, message, retryAfter, null);
+			});
+	}
+
+	private Throwable classify(Throwable failure) {
+		Throwable cause = Exceptions.unwrap(failure);
+		UpstreamFailure classified;
+		if (cause instanceof UpstreamFailure upstream) {
+			classified = upstream;
+		}
+		else if (cause instanceof WebClientRequestException request && request.getCause() != null) {
+			classified = connection(request.getCause());
+		}
+		else if (cause instanceof DataBufferLimitException) {
+			classified = failure(UpstreamFailure.Kind.MALFORMED,
+					"the provider sent a line longer than the limit of scalpel.upstream.max-line-size", cause);
+		}
+		else {
+			classified = connection(cause);
+		}
+		return classified.sanitised(this.endpoint.apiKey());
+	}
+
+	private UpstreamFailure connection(Throwable cause) {
+		if (cause instanceof ConnectTimeoutException) {
+			return failure(UpstreamFailure.Kind.CONNECT_TIMEOUT, "could not connect to " + this.endpoint.name()
+					+ " within scalpel.upstream.connect-timeout", cause);
+		}
+		if (cause instanceof ConnectException) {
+			return failure(UpstreamFailure.Kind.CONNECTION, "could not connect to " + this.endpoint.name(), cause);
+		}
+		if (cause instanceof PrematureCloseException) {
+			return failure(UpstreamFailure.Kind.CONNECTION, "the provider closed the connection mid-stream", cause);
+		}
+		if (cause instanceof IOException) {
+			return failure(UpstreamFailure.Kind.CONNECTION,
+					"the connection to the provider failed: " + cause.getClass().getSimpleName()
+							+ ((cause.getMessage() != null) ? " (" + cause.getMessage() + ")" : ""),
+					cause);
+		}
+		return failure(UpstreamFailure.Kind.CONNECTION,
+				"the call to the provider failed: " + cause.getClass().getSimpleName(), cause);
+	}
+
+	private UpstreamFailure failure(UpstreamFailure.Kind kind, String message, Throwable cause) {
+		return new UpstreamFailure(this.endpoint.name(), kind, null, null, message, null, cause);
+	}
+
+	/** Retries a retryable refusal while no chunk of this generation has arrived. */
+	private Retry retries(AtomicBoolean chunkArrived) {
+		return Retry.from(signals -> signals.concatMap(signal -> {
+			Throwable failure = signal.failure();
+			long attempts = signal.totalRetries() + 1;
+			if (chunkArrived.get() || !(failure instanceof UpstreamFailure upstream) || !upstream.retryable()
+					|| attempts >= this.retry.maxAttempts()) {
+				return Mono.error(failure);
+			}
+			Duration wait = backoff(attempts, upstream.retryAfter());
+			if (wait == null) {
+				return Mono.error(failure);
+			}
+			return Mono.delay(wait, this.timers);
+		}));
+	}
+
+	/**
+	 * The wait before the next attempt, after {@code attempts} failed ones; null when the provider
+	 * asked for a longer wait than the longest backoff, which is not worth holding a slot for.
+	 */
+	@Nullable Duration backoff(long attempts, @Nullable Duration retryAfter) {
+		Duration max = this.retry.maxBackoff();
+		if (retryAfter != null) {
+			return (retryAfter.compareTo(max) <= 0) ? retryAfter : null;
+		}
+		double base = this.retry.initialBackoff().toNanos() * Math.pow(2, attempts - 1);
+		double spread = 1 + this.retry.jitter() * (2 * ThreadLocalRandom.current().nextDouble() - 1);
+		return Duration.ofNanos((long) Math.min(max.toNanos(), base * spread));
+	}
+
+	private static @Nullable Duration retryAfter(HttpHeaders headers) {
+		String value = headers.getFirst(HttpHeaders.RETRY_AFTER);
+		if (value == null) {
+			return null;
+		}
+		try {
+			double seconds = Double.parseDouble(value.strip());
+			return (seconds >= 0 && seconds < 86_400) ? Duration.ofMillis((long) (seconds * 1000)) : null;
+		}
+		catch (NumberFormatException notSeconds) {
+			// An HTTP date: too rare from model providers to be worth parsing; back off instead.
+			return null;
+		}
+	}
+
+	@Override
+	public String toString() {
+		return "RemoteTokenSource[" + this.endpoint + "]";
+	}
+
+}

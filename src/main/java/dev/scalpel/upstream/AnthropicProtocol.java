@@ -51,7 +51,7 @@ final class AnthropicProtocol implements Protocol {
 				system.add(message.content());
 			}
 			else {
-				messages.add(Map.of("role", message.role(), "content", message.content()));
+				messages.add(Json.turn(message));
 			}
 		}
 		if (!system.isEmpty()) {

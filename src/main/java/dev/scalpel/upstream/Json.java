@@ -1,5 +1,8 @@
 package dev.scalpel.upstream;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
+
 import org.jspecify.annotations.Nullable;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
@@ -48,6 +51,14 @@ final class Json {
 	static @Nullable Integer integer(JsonNode node, String field) {
 		JsonNode value = node.path(field);
 		return value.isIntegralNumber() && value.canConvertToInt() ? value.asInt() : null;
+	}
+
+	/** A turn of the conversation as both protocols send it, role first. */
+	static Map<String, String> turn(Message message) {
+		Map<String, String> turn = new LinkedHashMap<>();
+		turn.put("role", message.role());
+		turn.put("content", message.content());
+		return turn;
 	}
 
 	static UpstreamFailure incomplete(String endpoint) {

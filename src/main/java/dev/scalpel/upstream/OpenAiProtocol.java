@@ -43,7 +43,7 @@ final class OpenAiProtocol implements Protocol {
 		body.put("model", request.model());
 		List<Map<String, String>> messages = new ArrayList<>();
 		for (Message message : request.messages()) {
-			messages.add(Map.of("role", message.role(), "content", message.content()));
+			messages.add(Json.turn(message));
 		}
 		body.put("messages", messages);
 		body.put("stream", true);

@@ -4,7 +4,8 @@ import java.io.IOException;
 import java.net.ConnectException;
 import java.net.URI;
 import java.time.Duration;
-import java.util.List;
+import java.util.Collections;
+import java.util.LinkedHashSet;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -28,7 +29,6 @@ import org.springframework.http.MediaType;
 import org.springframework.http.codec.ServerSentEvent;
 import org.springframework.web.reactive.function.client.ClientResponse;
 import org.springframework.web.reactive.function.client.WebClient;
-import org.springframework.web.reactive.function.client.WebClientRequestException;
 
 /**
  * A real provider endpoint, called with Spring's {@link WebClient} over Reactor Netty and read with
@@ -87,14 +87,10 @@ public final class RemoteTokenSource implements TokenSource {
 		return this.endpoint.name();
 	}
 
+	/** The configured models, in configured order. */
 	@Override
 	public Set<String> models() {
-		return Set.copyOf(this.endpoint.models());
-	}
-
-	/** The configured models, in their configured order. */
-	public List<String> modelList() {
-		return this.endpoint.models();
+		return Collections.unmodifiableSet(new LinkedHashSet<>(this.endpoint.models()));
 	}
 
 	@Override
@@ -135,6 +131,7 @@ public final class RemoteTokenSource implements TokenSource {
 
 	private Flux<Chunk> attempt(byte[] body) {
 		Protocol.Reader reader = this.protocol.reader(this.endpoint.name());
+		PendingConnect connect = new PendingConnect();
 		return this.client.post()
 			.uri(this.uri)
 			.headers(headers -> {
@@ -154,7 +151,9 @@ public final class RemoteTokenSource implements TokenSource {
 				}
 			})
 			.concatWith(Mono.fromSupplier(reader::end))
-			.onErrorMap(this::classify);
+			.onErrorMap(this::classify)
+			.doOnCancel(connect::cancel)
+			.contextWrite(connect.context());
 	}
 
 	/** A provider's error answer, with its error type and message from the body. */
@@ -180,10 +179,7 @@ public final class RemoteTokenSource implements TokenSource {
 		if (cause instanceof UpstreamFailure upstream) {
 			classified = upstream;
 		}
-		else if (cause instanceof WebClientRequestException request && request.getCause() != null) {
-			classified = connection(request.getCause());
-		}
-		else if (cause instanceof DataBufferLimitException) {
+		else if (causedBy(cause, DataBufferLimitException.class)) {
 			classified = failure(UpstreamFailure.Kind.MALFORMED,
 					"the provider sent a line longer than the limit of scalpel.upstream.max-line-size", cause);
 		}
@@ -193,25 +189,44 @@ public final class RemoteTokenSource implements TokenSource {
 		return classified.sanitised(this.endpoint.apiKey());
 	}
 
-	private UpstreamFailure connection(Throwable cause) {
-		if (cause instanceof ConnectTimeoutException) {
-			return failure(UpstreamFailure.Kind.CONNECT_TIMEOUT, "could not connect to " + this.endpoint.name()
-					+ " within scalpel.upstream.connect-timeout", cause);
+	private static boolean causedBy(Throwable failure, Class<? extends Throwable> type) {
+		for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
+			if (type.isInstance(cause)) {
+				return true;
+			}
 		}
-		if (cause instanceof ConnectException) {
-			return failure(UpstreamFailure.Kind.CONNECTION, "could not connect to " + this.endpoint.name(), cause);
-		}
-		if (cause instanceof PrematureCloseException) {
-			return failure(UpstreamFailure.Kind.CONNECTION, "the provider closed the connection mid-stream", cause);
-		}
-		if (cause instanceof IOException) {
-			return failure(UpstreamFailure.Kind.CONNECTION,
-					"the connection to the provider failed: " + cause.getClass().getSimpleName()
-							+ ((cause.getMessage() != null) ? " (" + cause.getMessage() + ")" : ""),
-					cause);
+		return false;
+	}
+
+	private UpstreamFailure connection(Throwable failure) {
+		// WebClient wraps what went wrong on the connection (in a request or a response exception):
+		// classify by the first cause that says what it was.
+		for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
+			if (cause instanceof ConnectTimeoutException) {
+				return failure(UpstreamFailure.Kind.CONNECT_TIMEOUT, "could not connect to " + this.endpoint.name()
+						+ " within scalpel.upstream.connect-timeout", failure);
+			}
+			if (cause instanceof ConnectException) {
+				return failure(UpstreamFailure.Kind.CONNECTION, "could not connect to " + this.endpoint.name(),
+						failure);
+			}
+			if (cause instanceof PrematureCloseException) {
+				return failure(UpstreamFailure.Kind.CONNECTION, "the provider closed the connection mid-stream",
+						failure);
+			}
+			if (cause instanceof IOException && cause.getMessage() != null
+					&& cause.getMessage().contains("Connection reset")) {
+				return failure(UpstreamFailure.Kind.CONNECTION, "the provider reset the connection", failure);
+			}
+			if (cause instanceof IOException) {
+				return failure(UpstreamFailure.Kind.CONNECTION,
+						"the connection to the provider failed: " + cause.getClass().getSimpleName()
+								+ ((cause.getMessage() != null) ? " (" + cause.getMessage() + ")" : ""),
+						failure);
+			}
 		}
 		return failure(UpstreamFailure.Kind.CONNECTION,
-				"the call to the provider failed: " + cause.getClass().getSimpleName(), cause);
+				"the call to the provider failed: " + failure.getClass().getSimpleName(), failure);
 	}
 
 	private UpstreamFailure failure(UpstreamFailure.Kind kind, String message, Throwable cause) {

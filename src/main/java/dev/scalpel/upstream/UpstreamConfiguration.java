@@ -80,7 +80,8 @@ class UpstreamConfiguration {
 	static WebClient webClient(WebClient.Builder builder, ConnectionProvider connections, UpstreamProperties upstream) {
 		HttpClient http = HttpClient.create(connections)
 			.option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE,
-					upstream.connectTimeout().toMillis()));
+					upstream.connectTimeout().toMillis()))
+			.doOnChannelInit((observer, channel, address) -> PendingConnect.channelInit(observer, channel));
 		return builder.clientConnector(new ReactorClientHttpConnector(http))
 			.codecs(codecs -> codecs.defaultCodecs().maxInMemorySize((int) upstream.maxLineSize().toBytes()))
 			.build();

@@ -85,7 +85,8 @@ public final class UpstreamFailure extends RuntimeException {
 
 	/** This failure with its message {@linkplain #sanitise sanitised}. */
 	UpstreamFailure sanitised(@Nullable String apiKey) {
-		return new UpstreamFailure(this.endpoint, this.kind, this.status, sanitise(this.providerType, apiKey),
+		return new UpstreamFailure(this.endpoint, this.kind, this.status,
+				(this.providerType != null) ? sanitise(this.providerType, apiKey) : null,
 				sanitise(getMessage(), apiKey), this.retryAfter, getCause());
 	}
 

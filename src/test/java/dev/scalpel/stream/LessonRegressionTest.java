@@ -36,6 +36,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * One regression test per lesson of the original system (ARCHITECTURE.md, lessons 1 to 9), each
  * named after its lesson, run against the whole application: the test drives the upstream by hand
  * ({@link ControlledTokenSource}) and acts as listener through the manager or over a real socket.
+ * Lesson 10 (cancellations trip the circuit breaker) needs a real provider endpoint and its breaker:
+ * it is {@code CircuitBreakerEndToEndTest.lesson10CancellationsNeverTripTheBreaker...}.
  */
 @ScalpelTest(properties = { "scalpel.slots.max=2", "scalpel.queue.max=4", "scalpel.streams.attach-timeout=1s",
 		"scalpel.streams.max-events=64" })

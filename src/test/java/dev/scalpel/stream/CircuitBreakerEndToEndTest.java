@@ -28,6 +28,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * count as failures (lesson 10), however many come in a row, nor do requests the provider judged wrong.
  */
 @ScalpelTest(properties = { "scalpel.slots.max=16", "scalpel.upstream.retry.max-attempts=1",
+		"scalpel.upstream.idle-connection-time=300ms",
 		"scalpel.upstream.first-token-timeout=300ms", "scalpel.upstream.circuit-breaker.sliding-window-size=10",
 		"scalpel.upstream.circuit-breaker.minimum-number-of-calls=10",
 		"scalpel.upstream.circuit-breaker.failure-rate-threshold=50",
@@ -56,8 +57,13 @@ class CircuitBreakerEndToEndTest extends ApiEndToEndTest {
 	}
 
 	@AfterAll
-	static void closeUpstream() {
-		upstream.close();
+	static void noConnectionIsLeftOpen() {
+		try {
+			upstream.awaitNoOpenConnections(Duration.ofSeconds(3));
+		}
+		finally {
+			upstream.close();
+		}
 	}
 
 	@BeforeEach

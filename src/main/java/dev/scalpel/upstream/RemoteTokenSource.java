@@ -17,6 +17,7 @@ import org.jspecify.annotations.Nullable;
 import reactor.core.Exceptions;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.publisher.Sinks;
 import reactor.core.scheduler.Scheduler;
 import reactor.netty.http.client.PrematureCloseException;
 import reactor.util.retry.Retry;
@@ -35,7 +36,8 @@ import org.springframework.web.reactive.function.client.WebClient;
  * Spring's SSE decoder: no thread is held per stream. Cancelling a generation cancels the response
  * body, which makes Reactor Netty close the connection rather than return it to the pool (a
  * connection with an unread response cannot be reused), so the provider stops generating; the
- * connection-close tests hold this to within 100 ms.
+ * connection-close tests hold this to within 100 ms. A call that runs to its end reads its response
+ * to the last byte before it reports the finish, so that its connection is pooled for the next call.
  *
  * <p>A {@code 429} or {@code 503} before the first chunk is retried with exponential backoff and
  * jitter, or after the provider's {@code Retry-After}; nothing is retried once a chunk has arrived.
@@ -43,6 +45,9 @@ import org.springframework.web.reactive.function.client.WebClient;
  * never counts a cancellation as a failure.
  */
 public final class RemoteTokenSource implements TokenSource {
+
+	/** How long the end of a response may lag behind the provider's last event before the connection is closed. */
+	private static final Duration FINISH_LINGER = Duration.ofMillis(50);
 
 	private static final ParameterizedTypeReference<ServerSentEvent<String>> EVENTS = new ParameterizedTypeReference<>() {
 	};
@@ -132,6 +137,7 @@ public final class RemoteTokenSource implements TokenSource {
 	private Flux<Chunk> attempt(byte[] body) {
 		Protocol.Reader reader = this.protocol.reader(this.endpoint.name());
 		PendingConnect connect = new PendingConnect();
+		Finish finish = new Finish();
 		return this.client.post()
 			.uri(this.uri)
 			.headers(headers -> {
@@ -146,14 +152,30 @@ public final class RemoteTokenSource implements TokenSource {
 			.bodyToFlux(EVENTS)
 			.<Chunk>handle((event, sink) -> {
 				Chunk chunk = reader.read(event);
-				if (chunk != null) {
+				if (chunk instanceof Chunk.Finished finished) {
+					finish.finished = finished;
+					finish.signal.tryEmitEmpty();
+				}
+				else if (chunk != null) {
 					sink.next(chunk);
 				}
 			})
-			.concatWith(Mono.fromSupplier(reader::end))
+			// The provider said it finished: read the rest of the response (its last bytes follow at once)
+			// so that the connection goes back to the pool, but wait no longer than FINISH_LINGER for it.
+			.takeUntilOther(finish.signal.asMono().then(Mono.delay(FINISH_LINGER, this.timers)))
+			.concatWith(Mono.fromSupplier(() -> (finish.finished != null) ? finish.finished : reader.end()))
 			.onErrorMap(this::classify)
 			.doOnCancel(connect::cancel)
 			.contextWrite(connect.context());
+	}
+
+	/** The finish of one call, held until its response has been read to the end. */
+	private static final class Finish {
+
+		final Sinks.Empty<Void> signal = Sinks.empty();
+
+		volatile Chunk.@Nullable Finished finished;
+
 	}
 
 	/** A provider's error answer, with its error type and message from the body. */

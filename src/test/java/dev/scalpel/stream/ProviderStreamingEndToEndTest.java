@@ -93,6 +93,17 @@ class ProviderStreamingEndToEndTest extends ApiEndToEndTest {
 	}
 
 	@Test
+	void aGenerationThatRanToItsEndLeavesItsConnectionToTheNext() {
+		this.client.open("{\"model\":\"gpt-test\",\"prompt\":\"One\"}").awaitCompletion();
+		this.client.open("{\"model\":\"gpt-test\",\"prompt\":\"Two\"}").awaitCompletion();
+
+		List<ReceivedRequest> requests = upstream.requests();
+		assertThat(requests).hasSize(2);
+		assertThat(requests.get(1).connection()).isSameAs(requests.get(0).connection());
+		assertThat(requests.get(0).connection().isOpen()).isTrue();
+	}
+
+	@Test
 	void theEndpointPrefixRoutesExplicitlyAndSendsTheModelWithoutIt() {
 		this.client.open("{\"model\":\"anthropic/shared\",\"prompt\":\"Hi\"}").awaitCompletion();
 		this.client.open("{\"model\":\"shared\",\"prompt\":\"Hi\"}").awaitCompletion();

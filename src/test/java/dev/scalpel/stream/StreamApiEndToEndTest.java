@@ -15,6 +15,7 @@ import org.springframework.http.codec.ServerSentEvent;
 
 import dev.scalpel.support.Await;
 import dev.scalpel.support.ScalpelTest;
+import dev.scalpel.upstream.ControlledTokenSource;
 import dev.scalpel.upstream.ProviderProperties;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -72,6 +73,21 @@ class StreamApiEndToEndTest extends ApiEndToEndTest {
 		JsonNode status = this.client.status(id);
 		assertThat(status.get("status").asString()).isEqualTo("completed");
 		assertThat(status.get("last_event_id").asLong()).isEqualTo(types.size());
+	}
+
+	@Test
+	void tokenTextOfAnyKindArrivesIntactAsOneLineOfJson() {
+		List<String> texts = List.of("\"quoted\"", "back\\slash", "two\nlines", "\r\n", "tab\t", "\u0001\u001f",
+				"ünïcödé", "😀 emoji", "</script>", "{\"json\":true}", " ", "\u2028\u2029");
+		EventRecorder stream = this.client.open("{\"model\":\"controlled\",\"prompt\":\"Say odd things\"}");
+		ControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
+		texts.forEach(call::token);
+		call.finish("stop");
+
+		stream.awaitCompletion();
+		List<ServerSentEvent<String>> tokens = stream.events().stream().filter(event -> "token".equals(event.event())).toList();
+		assertThat(tokens).extracting(event -> this.client.data(event).get("text").asString()).containsExactlyElementsOf(texts);
+		assertThat(tokens).allSatisfy(event -> assertThat(event.data()).doesNotContain("\n").doesNotContain("\r"));
 	}
 
 	@Test

@@ -7,6 +7,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 import io.netty.channel.Channel;
+import org.jspecify.annotations.Nullable;
 import reactor.core.publisher.Mono;
 import reactor.core.publisher.Sinks;
 
@@ -29,6 +30,8 @@ public final class UpstreamConnection {
 	private volatile boolean closedByServer;
 
 	private volatile boolean closedByClient;
+
+	private volatile @Nullable String tag;
 
 	UpstreamConnection(int id, Channel channel) {
 		this.id = id;
@@ -97,6 +100,18 @@ public final class UpstreamConnection {
 	}
 
 	/** Marks a close started by the server, before it happens. */
+	/**
+	 * The content of the last message of the newest request on this connection: a load generator
+	 * puts a stream's own tag there to match the connection to its stream. Null before a request.
+	 */
+	public @Nullable String tag() {
+		return this.tag;
+	}
+
+	void tag(@Nullable String tag) {
+		this.tag = tag;
+	}
+
 	void closingByServer() {
 		this.closedByServer = true;
 	}

@@ -381,9 +381,11 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		// If the stream ends before the subscription below, the disposed subscriber cancels the
 		// upstream call as soon as it is subscribed.
 		TokenSource source = stream.source();
+		// Re-armed by every chunk without a schedule and a cancel on the timers per token.
+		IdleWatchdog idle = new IdleWatchdog(this.upstream.idleTimeout(), this.timers);
 		source.guard(source.generate(stream.request())
-			.timeout(Mono.delay(this.upstream.firstTokenTimeout(), this.timers),
-					chunk -> Mono.delay(this.upstream.idleTimeout(), this.timers)))
+			.timeout(Mono.delay(this.upstream.firstTokenTimeout(), this.timers), chunk -> idle.arm())
+			.doFinally(signal -> idle.dispose()))
 			.subscribe(generation);
 	}
 

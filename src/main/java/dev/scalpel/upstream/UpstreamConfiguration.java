@@ -12,6 +12,8 @@ import io.netty.channel.ChannelOption;
 import reactor.core.scheduler.Schedulers;
 import reactor.netty.http.client.HttpClient;
 import reactor.netty.resources.ConnectionProvider;
+import tools.jackson.core.json.JsonFactory;
+import tools.jackson.core.util.JsonRecyclerPools;
 import tools.jackson.databind.json.JsonMapper;
 
 
@@ -55,7 +57,10 @@ class UpstreamConfiguration {
 			ConnectionProvider upstreamConnections, CircuitBreakerRegistry upstreamCircuitBreakers,
 			WebClient.Builder webClients) {
 		WebClient client = webClient(webClients, upstreamConnections, upstream);
-		JsonMapper json = JsonMapper.builder().build();
+		// Every chunk of every stream is parsed on an event loop: a thread-local buffer pool suits those
+		// few long-lived threads better than Jackson's default shared, concurrent one.
+		JsonMapper json = JsonMapper.builder(JsonFactory.builder().recyclerPool(JsonRecyclerPools.threadLocalPool()).build())
+			.build();
 		List<RemoteTokenSource> sources = new ArrayList<>();
 		for (ProviderProperties.Endpoint endpoint : providers.endpoints()) {
 			sources.add(new RemoteTokenSource(endpoint, client, json, upstream,

@@ -59,7 +59,7 @@ class CircuitBreakerEndToEndTest extends ApiEndToEndTest {
 	@AfterAll
 	static void noConnectionIsLeftOpen() {
 		try {
-			upstream.awaitNoOpenConnections(Duration.ofSeconds(3));
+			upstream.awaitNoOpenConnections(Duration.ofSeconds(10));
 		}
 		finally {
 			upstream.close();

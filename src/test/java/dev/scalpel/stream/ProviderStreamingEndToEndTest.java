@@ -58,7 +58,7 @@ class ProviderStreamingEndToEndTest extends ApiEndToEndTest {
 	static void noConnectionIsLeftOpen() {
 		try {
 			// Idle keep-alive connections are closed after scalpel.upstream.idle-connection-time.
-			upstream.awaitNoOpenConnections(Duration.ofSeconds(3));
+			upstream.awaitNoOpenConnections(Duration.ofSeconds(10));
 		}
 		finally {
 			upstream.close();

@@ -53,7 +53,7 @@ class ThousandUpstreamStreamsEndToEndTest extends ApiEndToEndTest {
 	@AfterAll
 	static void noConnectionIsLeftOpen() {
 		try {
-			upstream.awaitNoOpenConnections(Duration.ofSeconds(5));
+			upstream.awaitNoOpenConnections(Duration.ofSeconds(10));
 		}
 		finally {
 			upstream.close();

@@ -104,7 +104,7 @@ class UpstreamConnectionCloseEndToEndTest extends ApiEndToEndTest {
 	@AfterAll
 	static void noUpstreamConnectionIsLeftOpen() {
 		try {
-			upstream.awaitNoOpenConnections(Duration.ofSeconds(1));
+			upstream.awaitNoOpenConnections(Duration.ofSeconds(5));
 			assertThat(blackhole.pendingConnects()).isZero();
 		}
 		finally {

@@ -1,0 +1,489 @@
+package dev.scalpel.bench;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import org.HdrHistogram.Histogram;
+import reactor.core.Disposable;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import tools.jackson.databind.json.JsonMapper;
+
+import dev.scalpel.bench.LoadGenerator.Api;
+import dev.scalpel.bench.LoadGenerator.Ending;
+import dev.scalpel.bench.LoadGenerator.Outcome;
+import dev.scalpel.bench.LoadGenerator.Plan;
+
+/**
+ * The benchmark: {@code ./mvnw -Pbench verify}. Runs the upstream test server and Scalpel (the built
+ * jar) in their own JVMs and a non-blocking load generator in this one, through the scenarios
+ * {@code steady}, {@code churn}, {@code capacity} and {@code burst}, plus the JMH microbenchmarks
+ * ({@code micro}); prints a table of figures against the targets we hold ourselves to and writes
+ * {@code target/bench/results.json} and {@code results.md}. It judges nothing: a missed target is a
+ * figure to act on, not a failed build.
+ *
+ * <p>Arguments ({@code -Dbench.args="..."}): scenario names (default: all) and sizes:
+ * {@code steady.streams=1000}, {@code steady.duration=30} (seconds), {@code churn.streams=100000},
+ * {@code capacity.streams=9000} (each such stream holds two sockets in Scalpel's process, and file
+ * descriptors are limited per process), {@code warmup=10} (seconds); {@code jfr=true} records a JFR
+ * profile of each Scalpel process next to its log.
+ */
+public final class Bench {
+
+	/** One figure, with the target it is held to (null when it only informs). */
+	record Figure(String scenario, String name, double value, String unit, String target, Boolean met) {
+	}
+
+	private final List<Figure> figures = new ArrayList<>();
+
+	private final Map<String, Object> details = new LinkedHashMap<>();
+
+	private final Path out;
+
+	private final Path jar;
+
+	private final AtomicInteger tags = new AtomicInteger();
+
+	private Bench(Path out, Path jar) {
+		this.out = out;
+		this.jar = jar;
+	}
+
+	public static void main(String[] args) throws IOException {
+		Path out = Path.of(System.getProperty("bench.out", "target/bench"));
+		Path jar = Path.of(System.getProperty("bench.jar", "target/scalpel-0.1.0-SNAPSHOT.jar"));
+		Files.createDirectories(out);
+		// Maven passes -Dbench.args as one argument: scenario names and size=value settings.
+		List<String> scenarios = new ArrayList<>();
+		for (String arg : String.join(" ", args).split("\\s+")) {
+			if (arg.contains("=")) {
+				System.setProperty("bench." + arg.substring(0, arg.indexOf('=')), arg.substring(arg.indexOf('=') + 1));
+			}
+			else if (!arg.isBlank()) {
+				scenarios.add(arg);
+			}
+		}
+		if (scenarios.isEmpty() || scenarios.contains("default")) {
+			scenarios = List.of("steady", "churn", "capacity", "burst", "micro");
+		}
+		Bench bench = new Bench(out, jar);
+		long started = System.nanoTime();
+		bench.details.put("machine", machine());
+		bench.details.put("started_at", Instant.now().toString());
+		try (Upstream upstream = Upstream.start(out.resolve("upstream.log"))) {
+			for (String scenario : scenarios) {
+				System.out.println("== " + scenario);
+				switch (scenario) {
+					case "steady" -> bench.steady(upstream);
+					case "churn" -> bench.churn(upstream);
+					case "capacity" -> bench.capacity(upstream);
+					case "burst" -> bench.burst(upstream);
+					case "micro" -> bench.micro();
+					default -> throw new IllegalArgumentException("Unknown scenario " + scenario);
+				}
+			}
+		}
+		bench.details.put("took_seconds", Duration.ofNanos(System.nanoTime() - started).toSeconds());
+		bench.report();
+	}
+
+	// --- scenarios
+
+	/**
+	 * {@code steady}: {@code streams} concurrent streams at 20 tokens/s, read directly from the upstream
+	 * and then through Scalpel (the same client, the same pace), to compare time to first token and the
+	 * gaps between tokens; with that load live, probes started and cancelled through the API give the
+	 * cancel round trip and Scalpel's slot release time. Then the same comparison at full speed gives
+	 * the throughput ratio.
+	 */
+	private void steady(Upstream upstream) {
+		int streams = Integer.getInteger("bench.steady.streams", 1000);
+		Duration duration = Duration.ofSeconds(Integer.getInteger("bench.steady.duration", 30));
+		Duration warmup = Duration.ofSeconds(Integer.getInteger("bench.warmup", 10));
+		Duration fastDuration = Duration.ofSeconds(10);
+		int fastStreams = 64;
+		Histogram directFirst;
+		Histogram directGaps;
+		Histogram directHeaders;
+		double directRate;
+		try (LoadGenerator direct = new LoadGenerator(upstream.baseUrl(), Api.OPENAI, "bench")) {
+			upstream.script(100, Duration.ofMillis(50), -1);
+			direct.closedLoop(200, Long.MAX_VALUE, warmup, n -> complete("warm"));
+			direct.resetFigures();
+			List<Outcome> outcomes = direct.closedLoop(streams, Long.MAX_VALUE, duration, n -> complete("steady"));
+			directFirst = direct.firstToken.copy();
+			directGaps = direct.gaps.copy();
+			directHeaders = direct.headers.copy();
+			this.details.put("steady_direct_streams", outcomes.size());
+			upstream.script(2000, Duration.ZERO, -1);
+			direct.closedLoop(fastStreams, Long.MAX_VALUE, Duration.ofSeconds(3), n -> complete("warm"));
+			direct.resetFigures();
+			long start = System.nanoTime();
+			direct.closedLoop(fastStreams, Long.MAX_VALUE, fastDuration, n -> complete("fast"));
+			directRate = direct.tokens.get() / seconds(System.nanoTime() - start);
+		}
+		try (ScalpelProcess scalpel = ScalpelProcess.start(this.jar, this.out.resolve("scalpel-steady.log"), "1g",
+				upstream.baseUrl(), List.of("scalpel.slots.max=" + (streams + 200), "scalpel.queue.max=1000"));
+				LoadGenerator through = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench");
+				LoadGenerator prober = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
+			upstream.script(100, Duration.ofMillis(50), -1);
+			Disposable warmProbes = probes(prober);
+			through.closedLoop(200, Long.MAX_VALUE, warmup, n -> complete("warm"));
+			warmProbes.dispose();
+			through.resetFigures();
+			prober.resetFigures();
+			Disposable probes = probes(prober);
+			List<Outcome> outcomes = through.closedLoop(streams, Long.MAX_VALUE, duration, n -> complete("steady"));
+			probes.dispose();
+			Prometheus prometheus = scalpel.prometheus();
+			this.details.put("steady_scalpel_streams", outcomes.size());
+			this.details.put("steady_scalpel_errors", errors(outcomes));
+			this.details.put("steady_cancel_probes", prober.cancels.getTotalCount());
+			double firstP50 = ms(through.firstToken, 50) - ms(directFirst, 50);
+			double firstP99 = ms(through.firstToken, 99) - ms(directFirst, 99);
+			double gapP99 = ms(through.gaps, 99) - ms(directGaps, 99);
+			add("steady", "response headers, direct p50 / p99", ms(directHeaders, 50), "ms", null, null,
+					ms(directHeaders, 99));
+			add("steady", "response headers, through Scalpel p50 / p99", ms(through.headers, 50), "ms", null, null,
+					ms(through.headers, 99));
+			add("steady", "time to first token, direct p50 / p99", ms(directFirst, 50), "ms", null, null,
+					ms(directFirst, 99));
+			add("steady", "time to first token, through Scalpel p50 / p99", ms(through.firstToken, 50), "ms", null,
+					null, ms(through.firstToken, 99));
+			add("steady", "time to first token added, p50", firstP50, "ms", "<= 2 ms", firstP50 <= 2);
+			add("steady", "time to first token added, p99", firstP99, "ms", "<= 10 ms", firstP99 <= 10);
+			add("steady", "inter-token delay, direct p99 / through p99", ms(directGaps, 99), "ms", null, null,
+					ms(through.gaps, 99));
+			add("steady", "inter-token delay added, p99", gapP99, "ms", "<= 5 ms", gapP99 <= 5);
+			double cancelP99 = ms(prober.cancels, 99);
+			add("steady", "cancel HTTP round trip p99, " + streams + " streams live", cancelP99, "ms", "<= 10 ms",
+					cancelP99 <= 10);
+			double releaseP99 = 1000 * prometheus.value("scalpel_slot_release_percentile_seconds",
+					"trigger=\"cancel\"", "quantile=\"0.99\"");
+			add("steady", "slot free after cancel (scalpel.slot.release{trigger=cancel}) p99", releaseP99, "ms",
+					"<= 1 ms", releaseP99 <= 1);
+
+			upstream.script(2000, Duration.ZERO, -1);
+			through.closedLoop(fastStreams, Long.MAX_VALUE, Duration.ofSeconds(3), n -> complete("warm"));
+			through.resetFigures();
+			long start = System.nanoTime();
+			through.closedLoop(fastStreams, Long.MAX_VALUE, fastDuration, n -> complete("fast"));
+			double throughRate = through.tokens.get() / seconds(System.nanoTime() - start);
+			add("steady", "token events/s at full speed, direct / through Scalpel", directRate, "events/s", null,
+					null, throughRate);
+			add("steady", "token events/s through Scalpel vs direct", throughRate / directRate, "ratio", ">= 0.8",
+					throughRate / directRate >= 0.8);
+		}
+	}
+
+	/**
+	 * {@code churn}: {@code streams} streams in all, 1,000 at a time, of 20 tokens at 20 tokens/s; half
+	 * run to the end, a quarter are cancelled and a quarter disconnect at a random instant. Matches each
+	 * disconnect with the upstream server's record of its connection closing, and reads the leak
+	 * auditor's count afterwards.
+	 */
+	private void churn(Upstream upstream) {
+		long total = Long.getLong("bench.churn.streams", 100_000);
+		int concurrency = 1000;
+		Duration warmup = Duration.ofSeconds(Integer.getInteger("bench.warmup", 10));
+		Duration lifetime = Duration.ofMillis(1200);
+		try (ScalpelProcess scalpel = ScalpelProcess.start(this.jar, this.out.resolve("scalpel-churn.log"), "1g",
+				upstream.baseUrl(), List.of("scalpel.slots.max=" + (concurrency + 200), "scalpel.queue.max=1000",
+						"scalpel.auditor.interval=5s"));
+				LoadGenerator load = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
+			upstream.script(20, Duration.ofMillis(50), -1);
+			load.closedLoop(concurrency, Long.MAX_VALUE, warmup, n -> mixed("warm", n, lifetime));
+			load.resetFigures();
+			upstream.stats();
+			long start = System.nanoTime();
+			List<Outcome> outcomes = load.closedLoop(concurrency, total, Duration.ofMinutes(8),
+					n -> mixed("churn", n, lifetime));
+			double took = seconds(System.nanoTime() - start);
+			ScalpelProcess.sleep(1000);
+			upstream.stats();
+			Histogram closes = new Histogram(3);
+			int unmatched = 0;
+			for (Outcome outcome : outcomes) {
+				if (outcome.ending() == Ending.DISCONNECT && outcome.disconnectedNanos() != 0) {
+					Long closed = upstream.closedNanos(outcome.tag());
+					if (closed == null) {
+						unmatched++;
+					}
+					else {
+						closes.recordValue(LoadGenerator.micros(closed - outcome.disconnectedNanos()));
+					}
+				}
+			}
+			// Two auditor intervals, so that the auditor has looked at the state after the churn.
+			ScalpelProcess.sleep(11_000);
+			Prometheus prometheus = scalpel.prometheus();
+			this.details.put("churn_streams", outcomes.size());
+			this.details.put("churn_errors", errors(outcomes));
+			this.details.put("churn_disconnects_without_upstream_close_seen", unmatched);
+			this.details.put("churn_disconnects_matched", closes.getTotalCount());
+			add("churn", "streams run (half completed, a quarter cancelled, a quarter disconnected)", outcomes.size(),
+					"streams", null, null, outcomes.size() / took);
+			double closeP99 = ms(closes, 99);
+			add("churn", "client disconnect -> upstream connection closed, p50 / p99", ms(closes, 50), "ms", null,
+					null, closeP99);
+			add("churn", "client disconnect -> upstream connection closed, p99", closeP99, "ms", "<= 50 ms",
+					closeP99 <= 50);
+			add("churn", "cancel HTTP round trip p99 under churn", ms(load.cancels, 99), "ms", null, null);
+			add("churn", "slot free after disconnect p99",
+					1000 * prometheus.value("scalpel_slot_release_percentile_seconds", "trigger=\"disconnect\"",
+							"quantile=\"0.99\""),
+					"ms", null, null);
+			double leaks = prometheus.value("scalpel_leaks_reclaimed_total");
+			add("churn", "scalpel.leaks.reclaimed after churn", leaks, "", "0", leaks == 0);
+			double inUse = prometheus.value("scalpel_slots_in_use");
+			add("churn", "slots in use after churn", inUse, "", "0", inUse == 0);
+		}
+	}
+
+	/**
+	 * {@code capacity}: Scalpel with a 512 MiB heap; {@code streams} streams opened and left idle (the
+	 * upstream sends one token and then nothing; each stream has a listener and an upstream connection).
+	 * The live heap after a full GC, less the heap before, gives the memory per idle stream and so how
+	 * many fit in 512 MiB.
+	 */
+	private void capacity(Upstream upstream) {
+		int streams = Integer.getInteger("bench.capacity.streams", 9000);
+		try (ScalpelProcess scalpel = ScalpelProcess.start(this.jar, this.out.resolve("scalpel-capacity.log"), "512m",
+				upstream.baseUrl(),
+				List.of("scalpel.slots.max=" + (streams + 100), "scalpel.queue.max=1000",
+						"scalpel.upstream.first-token-timeout=1h", "scalpel.upstream.idle-timeout=1h",
+						"scalpel.upstream.max-duration=2h", "logging.level.scalpel.streams=warn"));
+				LoadGenerator load = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
+			upstream.script(5, Duration.ZERO, 1);
+			// Warm up with a few hundred streams, then measure the heap without them.
+			Disposable warm = Flux.range(0, 300)
+				.flatMap(n -> load.stream(new Plan(tag("warm"), Ending.DISCONNECT, Duration.ofHours(1))), 300)
+				.subscribe();
+			awaitMetric(scalpel, "scalpel_upstream_active", 300, Duration.ofSeconds(60));
+			warm.dispose();
+			awaitMetric(scalpel, "scalpel_slots_in_use", 0, Duration.ofSeconds(30));
+			scalpel.collectGarbage();
+			double before = scalpel.prometheus().value("jvm_memory_used_bytes", "area=\"heap\"");
+			long start = System.nanoTime();
+			// Idle streams never end, so all of them are in flight at once: opened at a steady 1,000 a second.
+			Disposable open = Flux.interval(Duration.ofMillis(1))
+				.take(streams)
+				.flatMap(n -> load.stream(new Plan(tag("idle"), Ending.DISCONNECT, Duration.ofHours(1))), Integer.MAX_VALUE)
+				.subscribe();
+			boolean all = awaitMetric(scalpel, "scalpel_upstream_active", streams, Duration.ofSeconds(180));
+			double opened = scalpel.prometheus().value("scalpel_upstream_active");
+			double openTook = seconds(System.nanoTime() - start);
+			scalpel.collectGarbage();
+			double after = scalpel.prometheus().value("jvm_memory_used_bytes", "area=\"heap\"");
+			double perStream = (after - before) / opened;
+			double fit = (512.0 * 1024 * 1024 - before) / perStream;
+			long released = System.nanoTime();
+			open.dispose();
+			awaitMetric(scalpel, "scalpel_slots_in_use", 0, Duration.ofSeconds(60));
+			double releaseTook = seconds(System.nanoTime() - released);
+			this.details.put("capacity_all_opened", all);
+			this.details.put("capacity_open_seconds", openTook);
+			this.details.put("capacity_heap_before_mib", before / 1024 / 1024);
+			this.details.put("capacity_heap_after_mib", after / 1024 / 1024);
+			this.details.put("capacity_release_all_seconds", releaseTook);
+			add("capacity", "idle open streams held (listener + upstream connection each), 512 MiB heap", opened,
+					"streams", null, null);
+			add("capacity", "live heap per idle stream", perStream / 1024, "KiB", null, null);
+			add("capacity", "idle open streams that fit in a 512 MiB heap", fit, "streams", ">= 10,000", fit >= 10_000);
+		}
+	}
+
+	/**
+	 * {@code burst}: twice the slot and queue capacity (64 + 256 by default) asks to start at once; the
+	 * excess is refused with {@code 429}. Measures how long the refusals take.
+	 */
+	private void burst(Upstream upstream) {
+		int capacity = 64 + 256;
+		try (ScalpelProcess scalpel = ScalpelProcess.start(this.jar, this.out.resolve("scalpel-burst.log"), "1g",
+				upstream.baseUrl(), List.of());
+				LoadGenerator load = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
+			upstream.script(100, Duration.ofMillis(100), -1);
+			for (int round = 0; round < 4; round++) {
+				if (round == 3) {
+					load.resetFigures();
+				}
+				List<String[]> answers = Flux.range(0, 2 * capacity)
+					.flatMap(n -> load.startBackground(tag("burst")), 2 * capacity)
+					.collectList()
+					.block(Duration.ofMinutes(1));
+				long accepted = answers.stream().filter(answer -> "202".equals(answer[0])).count();
+				long refused = answers.stream().filter(answer -> "429".equals(answer[0])).count();
+				this.details.put("burst_accepted", accepted);
+				this.details.put("burst_refused", refused);
+				Flux.fromIterable(answers)
+					.filter(answer -> answer[1] != null)
+					.flatMap(answer -> load.cancel(answer[1]), 64)
+					.blockLast(Duration.ofMinutes(1));
+				awaitMetric(scalpel, "scalpel_slots_in_use", 0, Duration.ofSeconds(30));
+			}
+			add("burst", "starts accepted / refused of " + 2 * capacity,
+					((Number) this.details.get("burst_accepted")).doubleValue(), "", null, null,
+					((Number) this.details.get("burst_refused")).doubleValue());
+			double p99 = ms(load.refusals, 99);
+			add("burst", "429 answer latency p50 / p99", ms(load.refusals, 50), "ms", null, null, p99);
+			add("burst", "429 answer latency p99", p99, "ms", "<= 5 ms", p99 <= 5);
+		}
+	}
+
+	private void micro() {
+		for (Microbenchmarks.Result result : Microbenchmarks.run(this.out)) {
+			add("micro", result.benchmark() + (result.params().isEmpty() ? "" : " (" + result.params() + ")"),
+					result.score(), result.unit(), null, null);
+		}
+	}
+
+	// --- helpers
+
+	/** Starts background streams and cancels them 100 ms later, 20 a second, for the cancel round trip. */
+	private Disposable probes(LoadGenerator prober) {
+		return Flux.interval(Duration.ofMillis(50))
+			.onBackpressureDrop()
+			.flatMap(n -> prober.startBackground(tag("probe"))
+				.flatMap(answer -> "202".equals(answer[0])
+						? Mono.delay(Duration.ofMillis(100)).then(prober.cancel(answer[1])) : Mono.empty()), 32)
+			.subscribe();
+	}
+
+	private Plan complete(String prefix) {
+		return new Plan(tag(prefix), Ending.COMPLETE, Duration.ZERO);
+	}
+
+	private Plan mixed(String prefix, long n, Duration lifetime) {
+		return switch ((int) (n % 4)) {
+			case 2 -> new Plan(tag(prefix), Ending.CANCEL, LoadGenerator.randomBefore(lifetime));
+			case 3 -> new Plan(tag(prefix), Ending.DISCONNECT, LoadGenerator.randomBefore(lifetime));
+			default -> new Plan(tag(prefix), Ending.COMPLETE, Duration.ZERO);
+		};
+	}
+
+	private String tag(String prefix) {
+		return prefix + "-" + this.tags.incrementAndGet();
+	}
+
+	private static long errors(List<Outcome> outcomes) {
+		return outcomes.stream()
+			.filter(outcome -> outcome.status() != 200 || outcome.terminal().startsWith("error")
+					|| outcome.terminal().equals("failed")
+					|| (outcome.ending() == Ending.COMPLETE && !outcome.terminal().equals("completed")))
+			.count();
+	}
+
+	private static boolean awaitMetric(ScalpelProcess scalpel, String name, double value, Duration timeout) {
+		long deadline = System.nanoTime() + timeout.toNanos();
+		while (System.nanoTime() < deadline) {
+			double current = scalpel.prometheus().value(name);
+			if ((value == 0) ? current == 0 : current >= value) {
+				return true;
+			}
+			ScalpelProcess.sleep(200);
+		}
+		return false;
+	}
+
+	private static double ms(Histogram micros, double percentile) {
+		return (micros.getTotalCount() == 0) ? Double.NaN : micros.getValueAtPercentile(percentile) / 1000.0;
+	}
+
+	private static double seconds(long nanos) {
+		return nanos / 1e9;
+	}
+
+	private void add(String scenario, String name, double value, String unit, String target, Boolean met) {
+		this.figures.add(new Figure(scenario, name, value, unit, target, met));
+		System.out.printf(Locale.ROOT, "  %-70s %12s %s%n", name, format(value), unit);
+	}
+
+	/** A figure of two values (e.g. p50 / p99), kept as the first with the second in its name's value. */
+	private void add(String scenario, String name, double first, String unit, String target, Boolean met,
+			double second) {
+		this.details.put(scenario + ": " + name, List.of(first, second));
+		this.figures.add(new Figure(scenario, name, first, unit, target, met));
+		this.figures.add(new Figure(scenario, name + " (second)", second, unit, null, null));
+		System.out.printf(Locale.ROOT, "  %-70s %12s / %s %s%n", name, format(first), format(second), unit);
+	}
+
+	private static String format(double value) {
+		if (Double.isNaN(value)) {
+			return "n/a";
+		}
+		return (Math.abs(value) >= 100) ? String.format(Locale.ROOT, "%,.0f", value)
+				: String.format(Locale.ROOT, "%.3f", value);
+	}
+
+	private static Map<String, Object> machine() {
+		Map<String, Object> machine = new LinkedHashMap<>();
+		machine.put("cores", Runtime.getRuntime().availableProcessors());
+		machine.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
+		machine.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
+		try {
+			machine.put("cpu", Files.readAllLines(Path.of("/proc/cpuinfo"))
+				.stream()
+				.filter(line -> line.startsWith("model name"))
+				.map(line -> line.substring(line.indexOf(':') + 1).strip())
+				.findFirst()
+				.orElse("unknown"));
+		}
+		catch (IOException ex) {
+			machine.put("cpu", "unknown");
+		}
+		return machine;
+	}
+
+	private void report() {
+		StringBuilder table = new StringBuilder();
+		table.append("| scenario | figure | measured | target | met |\n|---|---|---|---|---|\n");
+		for (int i = 0; i < this.figures.size(); i++) {
+			Figure figure = this.figures.get(i);
+			if (figure.name().endsWith(" (second)")) {
+				continue;
+			}
+			String value = format(figure.value());
+			if (i + 1 < this.figures.size() && this.figures.get(i + 1).name().equals(figure.name() + " (second)")) {
+				value += " / " + format(this.figures.get(i + 1).value());
+			}
+			table.append("| ")
+				.append(figure.scenario())
+				.append(" | ")
+				.append(figure.name())
+				.append(" | ")
+				.append(value)
+				.append(figure.unit().isEmpty() ? "" : " " + figure.unit())
+				.append(" | ")
+				.append((figure.target() != null) ? figure.target() : "")
+				.append(" | ")
+				.append((figure.met() == null) ? "" : figure.met() ? "yes" : "**no**")
+				.append(" |\n");
+		}
+		String markdown = "# Scalpel benchmark\n\nMachine: " + this.details.get("machine") + "\n\nCommand: `./mvnw -Pbench verify`"
+				+ " (took " + this.details.get("took_seconds") + " s)\n\n" + table;
+		System.out.println();
+		System.out.println(table);
+		Map<String, Object> json = new LinkedHashMap<>(this.details);
+		json.put("figures", this.figures);
+		try {
+			Files.writeString(this.out.resolve("results.md"), markdown);
+			Files.writeString(this.out.resolve("results.json"),
+					JsonMapper.builder().build().writerWithDefaultPrettyPrinter().writeValueAsString(json));
+		}
+		catch (IOException ex) {
+			throw new UncheckedIOException(ex);
+		}
+		System.out.println("Results: " + this.out.resolve("results.md") + ", " + this.out.resolve("results.json"));
+	}
+
+}

@@ -1,0 +1,168 @@
+package dev.scalpel.bench;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Scalpel as its users run it: the built jar in its own JVM (its own heap limit), on free ports, its
+ * output in a log file. Reads its Prometheus page, and can make it collect garbage (with {@code jcmd})
+ * so that its heap can be measured.
+ */
+final class ScalpelProcess implements AutoCloseable {
+
+	private static final HttpClient HTTP = HttpClient.newHttpClient();
+
+	private final Process process;
+
+	final int port;
+
+	final int managementPort;
+
+	private ScalpelProcess(Process process, int port, int managementPort) {
+		this.process = process;
+		this.port = port;
+		this.managementPort = managementPort;
+	}
+
+	static ScalpelProcess start(Path jar, Path log, String heap, String upstreamBaseUrl, List<String> properties) {
+		int port = freePort();
+		int managementPort = freePort();
+		List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+				"-Xms" + heap, "-Xmx" + heap, "-XX:+UseG1GC"));
+		if (Boolean.getBoolean("bench.jfr")) {
+			// A flight recording of the whole run, for profiling: target/bench/<log name>.jfr
+			String name = log.getFileName().toString().replace(".log", ".jfr");
+			command.add("-XX:StartFlightRecording=filename=" + log.resolveSibling(name) + ",settings=profile,dumponexit=true");
+		}
+		command.addAll(List.of("-jar", jar.toString(), "--server.port=" + port,
+				"--management.server.port=" + managementPort, "--scalpel.streams.drain-timeout=1s",
+				"--scalpel.providers.endpoints[0].name=upstream", "--scalpel.providers.endpoints[0].type=openai",
+				"--scalpel.providers.endpoints[0].base-url=" + upstreamBaseUrl,
+				"--scalpel.providers.endpoints[0].models[0]=bench"));
+		properties.forEach(property -> command.add("--" + property));
+		try {
+			Process process = new ProcessBuilder(command).redirectErrorStream(true)
+				.redirectOutput(log.toFile())
+				.start();
+			ScalpelProcess scalpel = new ScalpelProcess(process, port, managementPort);
+			scalpel.awaitReady(Duration.ofSeconds(90));
+			return scalpel;
+		}
+		catch (IOException ex) {
+			throw new UncheckedIOException(ex);
+		}
+	}
+
+	String baseUrl() {
+		return "http://127.0.0.1:" + this.port;
+	}
+
+	long pid() {
+		return this.process.pid();
+	}
+
+	private void awaitReady(Duration timeout) {
+		long deadline = System.nanoTime() + timeout.toNanos();
+		while (System.nanoTime() < deadline) {
+			if (!this.process.isAlive()) {
+				throw new IllegalStateException("Scalpel exited with " + this.process.exitValue() + "; see its log");
+			}
+			try {
+				HttpResponse<String> response = HTTP.send(HttpRequest
+					.newBuilder(URI.create("http://127.0.0.1:" + this.managementPort + "/actuator/health/readiness"))
+					.timeout(Duration.ofSeconds(2))
+					.build(), HttpResponse.BodyHandlers.ofString());
+				if (response.statusCode() == 200) {
+					return;
+				}
+			}
+			catch (IOException notYet) {
+				// still starting
+			}
+			catch (InterruptedException ex) {
+				Thread.currentThread().interrupt();
+				throw new IllegalStateException(ex);
+			}
+			sleep(200);
+		}
+		throw new IllegalStateException("Scalpel was not ready within " + timeout);
+	}
+
+	/** The Prometheus page of its management port. */
+	Prometheus prometheus() {
+		try {
+			HttpResponse<String> response = HTTP.send(HttpRequest
+				.newBuilder(URI.create("http://127.0.0.1:" + this.managementPort + "/actuator/prometheus"))
+				.timeout(Duration.ofSeconds(10))
+				.build(), HttpResponse.BodyHandlers.ofString());
+			return new Prometheus(response.body());
+		}
+		catch (IOException ex) {
+			throw new UncheckedIOException(ex);
+		}
+		catch (InterruptedException ex) {
+			Thread.currentThread().interrupt();
+			throw new IllegalStateException(ex);
+		}
+	}
+
+	/** Runs a full garbage collection in the process ({@code jcmd <pid> GC.run}). */
+	void collectGarbage() {
+		try {
+			Process jcmd = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+					Long.toString(pid()), "GC.run").redirectErrorStream(true).start();
+			jcmd.getInputStream().readAllBytes();
+			jcmd.waitFor(30, TimeUnit.SECONDS);
+		}
+		catch (IOException ex) {
+			throw new UncheckedIOException(ex);
+		}
+		catch (InterruptedException ex) {
+			Thread.currentThread().interrupt();
+			throw new IllegalStateException(ex);
+		}
+	}
+
+	@Override
+	public void close() {
+		this.process.destroy();
+		try {
+			if (!this.process.waitFor(30, TimeUnit.SECONDS)) {
+				this.process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+			}
+		}
+		catch (InterruptedException ex) {
+			Thread.currentThread().interrupt();
+		}
+	}
+
+	static int freePort() {
+		try (ServerSocket socket = new ServerSocket(0)) {
+			return socket.getLocalPort();
+		}
+		catch (IOException ex) {
+			throw new UncheckedIOException(ex);
+		}
+	}
+
+	static void sleep(long millis) {
+		try {
+			Thread.sleep(millis);
+		}
+		catch (InterruptedException ex) {
+			Thread.currentThread().interrupt();
+			throw new IllegalStateException(ex);
+		}
+	}
+
+}

@@ -1,0 +1,126 @@
+package dev.scalpel.bench;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/** The {@link UpstreamServer} in its own JVM, and a client of its admin API. */
+final class Upstream implements AutoCloseable {
+
+	private static final HttpClient HTTP = HttpClient.newHttpClient();
+
+	private final Process process;
+
+	private final int port;
+
+	private final int adminPort;
+
+	/** Tag to close time (nanoTime) of every connection closed, collected from {@code /stats}. */
+	private final Map<String, Long> closes = new HashMap<>();
+
+	private Upstream(Process process, int port, int adminPort) {
+		this.process = process;
+		this.port = port;
+		this.adminPort = adminPort;
+	}
+
+	static Upstream start(Path log) {
+		int port = ScalpelProcess.freePort();
+		int adminPort = ScalpelProcess.freePort();
+		try {
+			Process process = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+					"-Xmx1g", "-XX:+UseG1GC", "-cp", System.getProperty("java.class.path"),
+					UpstreamServer.class.getName(), Integer.toString(port), Integer.toString(adminPort))
+				.redirectErrorStream(true)
+				.redirectOutput(log.toFile())
+				.start();
+			Upstream upstream = new Upstream(process, port, adminPort);
+			long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+			while (System.nanoTime() < deadline) {
+				try {
+					upstream.stats();
+					return upstream;
+				}
+				catch (UncheckedIOException notYet) {
+					ScalpelProcess.sleep(100);
+				}
+			}
+			throw new IllegalStateException("The upstream server did not start; see " + log);
+		}
+		catch (IOException ex) {
+			throw new UncheckedIOException(ex);
+		}
+	}
+
+	String baseUrl() {
+		return "http://127.0.0.1:" + this.port + "/v1";
+	}
+
+	/** Sets the reply of every request from now on. */
+	void script(int tokens, Duration interval, int hangAfter) {
+		send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + this.adminPort + "/script?tokens=" + tokens
+				+ "&interval=" + interval.toMillis() + "ms&hang-after=" + hangAfter))
+			.POST(HttpRequest.BodyPublishers.noBody())
+			.build());
+	}
+
+	/** The server's counts; collects the closes it recorded since the last call. */
+	JsonNode stats() {
+		JsonNode stats = JsonMapper.shared()
+			.readTree(send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + this.adminPort + "/stats")).build()));
+		for (JsonNode close : stats.path("closes")) {
+			this.closes.put(close.path(0).asString(), close.path(1).asLong());
+		}
+		return stats;
+	}
+
+	int openConnections() {
+		return stats().path("open_connections").asInt();
+	}
+
+	/** When the connection of the stream with this tag closed (nanoTime), or null if not seen. */
+	Long closedNanos(String tag) {
+		return this.closes.get(tag);
+	}
+
+	void forgetCloses(List<String> tags) {
+		tags.forEach(this.closes::remove);
+	}
+
+	private static String send(HttpRequest request) {
+		try {
+			return HTTP.send(request, HttpResponse.BodyHandlers.ofString()).body();
+		}
+		catch (IOException ex) {
+			throw new UncheckedIOException(ex);
+		}
+		catch (InterruptedException ex) {
+			Thread.currentThread().interrupt();
+			throw new IllegalStateException(ex);
+		}
+	}
+
+	@Override
+	public void close() {
+		this.process.destroy();
+		try {
+			this.process.waitFor(10, TimeUnit.SECONDS);
+		}
+		catch (InterruptedException ex) {
+			Thread.currentThread().interrupt();
+		}
+	}
+
+}

@@ -42,6 +42,7 @@ final class ScalpelProcess implements AutoCloseable {
 		if (Boolean.getBoolean("bench.jfr")) {
 			// A flight recording of the whole run, for profiling: target/bench/<log name>.jfr
 			String name = log.getFileName().toString().replace(".log", ".jfr");
+			command.add("-XX:FlightRecorderOptions=stackdepth=512");
 			command.add("-XX:StartFlightRecording=filename=" + log.resolveSibling(name) + ",settings=profile,dumponexit=true");
 		}
 		command.addAll(List.of("-jar", jar.toString(), "--server.port=" + port,

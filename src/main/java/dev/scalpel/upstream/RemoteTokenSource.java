@@ -136,7 +136,7 @@ public final class RemoteTokenSource implements TokenSource {
 
 	private Flux<Chunk> attempt(byte[] body) {
 		Protocol.Reader reader = this.protocol.reader(this.endpoint.name());
-		PendingConnect connect = new PendingConnect();
+		CallChannel channel = new CallChannel();
 		Finish finish = new Finish();
 		return this.client.post()
 			.uri(this.uri)
@@ -162,11 +162,12 @@ public final class RemoteTokenSource implements TokenSource {
 			})
 			// The provider said it finished: read the rest of the response (its last bytes follow at once)
 			// so that the connection goes back to the pool, but wait no longer than FINISH_LINGER for it.
+			.doOnComplete(channel::complete)
 			.takeUntilOther(finish.signal.asMono().then(Mono.delay(FINISH_LINGER, this.timers)))
 			.concatWith(Mono.fromSupplier(() -> (finish.finished != null) ? finish.finished : reader.end()))
 			.onErrorMap(this::classify)
-			.doOnCancel(connect::cancel)
-			.contextWrite(connect.context());
+			.doOnCancel(channel::cancel)
+			.contextWrite(channel.context());
 	}
 
 	/** The finish of one call, held until its response has been read to the end. */

@@ -48,6 +48,11 @@ class UpstreamConfiguration {
 	}
 
 	@Bean
+	DroppedErrors upstreamDroppedErrors() {
+		return new DroppedErrors();
+	}
+
+	@Bean
 	CircuitBreakerRegistry upstreamCircuitBreakers(UpstreamProperties upstream) {
 		return CircuitBreakerRegistry.of(circuitBreakerConfig(upstream.circuitBreaker()));
 	}
@@ -86,7 +91,8 @@ class UpstreamConfiguration {
 		HttpClient http = HttpClient.create(connections)
 			.option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE,
 					upstream.connectTimeout().toMillis()))
-			.doOnChannelInit((observer, channel, address) -> PendingConnect.channelInit(observer, channel));
+			.doOnChannelInit((observer, channel, address) -> CallChannel.register(observer.currentContext(), channel))
+			.doOnRequest((request, connection) -> CallChannel.register(request.currentContextView(), connection.channel()));
 		return builder.clientConnector(new ReactorClientHttpConnector(http))
 			.codecs(codecs -> codecs.defaultCodecs().maxInMemorySize((int) upstream.maxLineSize().toBytes()))
 			.build();

@@ -17,6 +17,7 @@ import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 
 import dev.scalpel.support.ScalpelTest;
+import dev.scalpel.upstream.fake.Endpoints;
 import dev.scalpel.upstream.fake.ReceivedRequest;
 import dev.scalpel.upstream.fake.Script;
 import dev.scalpel.upstream.fake.TestUpstream;
@@ -42,27 +43,15 @@ class ProviderStreamingEndToEndTest extends ApiEndToEndTest {
 
 	@DynamicPropertySource
 	static void endpoints(DynamicPropertyRegistry registry) {
-		registry.add("scalpel.providers.endpoints[0].name", () -> "openai");
-		registry.add("scalpel.providers.endpoints[0].type", () -> "openai");
-		registry.add("scalpel.providers.endpoints[0].base-url", upstream::baseUrl);
-		registry.add("scalpel.providers.endpoints[0].api-key", () -> OPENAI_KEY);
-		registry.add("scalpel.providers.endpoints[0].models", () -> "gpt-test,shared");
-		registry.add("scalpel.providers.endpoints[1].name", () -> "anthropic");
-		registry.add("scalpel.providers.endpoints[1].type", () -> "anthropic");
-		registry.add("scalpel.providers.endpoints[1].base-url", upstream::baseUrl);
-		registry.add("scalpel.providers.endpoints[1].api-key", () -> ANTHROPIC_KEY);
-		registry.add("scalpel.providers.endpoints[1].models", () -> "claude-test,shared");
+		Endpoints.register(registry, 0, "openai", "openai", upstream::baseUrl, OPENAI_KEY, "gpt-test", "shared");
+		Endpoints.register(registry, 1, "anthropic", "anthropic", upstream::baseUrl, ANTHROPIC_KEY, "claude-test",
+				"shared");
 	}
 
 	@AfterAll
 	static void noConnectionIsLeftOpen() {
-		try {
-			// Idle keep-alive connections are closed after scalpel.upstream.idle-connection-time.
-			upstream.awaitNoOpenConnections(Duration.ofSeconds(10));
-		}
-		finally {
-			upstream.close();
-		}
+		// Idle keep-alive connections are closed after scalpel.upstream.idle-connection-time.
+		upstream.closeWhenAllClosed(Duration.ofSeconds(10));
 	}
 
 	@BeforeEach

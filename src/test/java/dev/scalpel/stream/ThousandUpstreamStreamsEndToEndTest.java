@@ -21,6 +21,7 @@ import org.springframework.web.reactive.function.client.WebClient;
 
 import dev.scalpel.support.Await;
 import dev.scalpel.support.ScalpelTest;
+import dev.scalpel.upstream.fake.Endpoints;
 import dev.scalpel.upstream.fake.Script;
 import dev.scalpel.upstream.fake.TestUpstream;
 
@@ -44,20 +45,12 @@ class ThousandUpstreamStreamsEndToEndTest extends ApiEndToEndTest {
 
 	@DynamicPropertySource
 	static void endpoint(DynamicPropertyRegistry registry) {
-		registry.add("scalpel.providers.endpoints[0].name", () -> "oa");
-		registry.add("scalpel.providers.endpoints[0].type", () -> "openai");
-		registry.add("scalpel.providers.endpoints[0].base-url", upstream::baseUrl);
-		registry.add("scalpel.providers.endpoints[0].models[0]", () -> "many");
+		Endpoints.register(registry, 0, "oa", "openai", upstream::baseUrl, null, "many");
 	}
 
 	@AfterAll
 	static void noConnectionIsLeftOpen() {
-		try {
-			upstream.awaitNoOpenConnections(Duration.ofSeconds(10));
-		}
-		finally {
-			upstream.close();
-		}
+		upstream.closeWhenAllClosed(Duration.ofSeconds(10));
 	}
 
 	@Test

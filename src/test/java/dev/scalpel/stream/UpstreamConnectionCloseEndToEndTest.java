@@ -16,6 +16,7 @@ import org.springframework.test.context.DynamicPropertySource;
 import dev.scalpel.support.Await;
 import dev.scalpel.support.ScalpelTest;
 import dev.scalpel.upstream.fake.Blackhole;
+import dev.scalpel.upstream.fake.Endpoints;
 import dev.scalpel.upstream.fake.ReceivedRequest;
 import dev.scalpel.upstream.fake.Script;
 import dev.scalpel.upstream.fake.TestUpstream;
@@ -81,12 +82,7 @@ class UpstreamConnectionCloseEndToEndTest extends ApiEndToEndTest {
 	}
 
 	private static void endpoint(DynamicPropertyRegistry registry, int index, String name, String type, String baseUrl) {
-		String prefix = "scalpel.providers.endpoints[" + index + "].";
-		registry.add(prefix + "name", () -> name);
-		registry.add(prefix + "type", () -> type);
-		registry.add(prefix + "base-url", () -> baseUrl);
-		registry.add(prefix + "api-key", () -> "test-key-" + name);
-		registry.add(prefix + "models[0]", () -> "model-of-" + name);
+		Endpoints.register(registry, index, name, type, () -> baseUrl, "test-key-" + name, "model-of-" + name);
 	}
 
 	static List<Arguments> cases() {

@@ -206,6 +206,19 @@ public final class TestUpstream implements AutoCloseable {
 		this.connections.removeIf((connection) -> !connection.isOpen());
 	}
 
+	/**
+	 * For the end of a test class: waits until every connection is closed (failing if one is left
+	 * open), then stops the server either way.
+	 */
+	public void closeWhenAllClosed(Duration timeout) {
+		try {
+			awaitNoOpenConnections(timeout);
+		}
+		finally {
+			close();
+		}
+	}
+
 	/** Closes every connection (a server-side close) and stops the server and its event loops. */
 	@Override
 	public void close() {

@@ -36,7 +36,9 @@ import dev.scalpel.bench.LoadGenerator.Plan;
  * {@code steady.streams=1000}, {@code steady.duration=30} (seconds), {@code churn.streams=100000},
  * {@code capacity.streams=9000} (each such stream holds two sockets in Scalpel's process, and file
  * descriptors are limited per process), {@code warmup=10} (seconds); {@code jfr=true} records a JFR
- * profile of each Scalpel process next to its log.
+ * profile of each Scalpel process next to its log; {@code baseline.url=http://host:port/v1} and
+ * {@code baseline.model=...} compare Scalpel with another OpenAI-compatible URL (another gateway in
+ * front of the bench's upstream at {@code upstream.port}) instead of the upstream itself.
  */
 public final class Bench {
 
@@ -116,7 +118,12 @@ public final class Bench {
 		Histogram directGaps;
 		Histogram directHeaders;
 		double directRate;
-		try (LoadGenerator direct = new LoadGenerator(upstream.baseUrl(), Api.OPENAI, "bench")) {
+		// The baseline: the upstream read directly, or any other OpenAI-compatible URL (another gateway in
+		// front of the same upstream, for instance) given as baseline.url and baseline.model.
+		String baseline = System.getProperty("bench.baseline.url", upstream.baseUrl());
+		String baselineModel = System.getProperty("bench.baseline.model", "bench");
+		this.details.put("steady_baseline", baseline);
+		try (LoadGenerator direct = new LoadGenerator(baseline, Api.OPENAI, baselineModel)) {
 			upstream.script(100, Duration.ofMillis(50), -1);
 			direct.closedLoop(200, Long.MAX_VALUE, warmup, n -> complete("warm"));
 			direct.resetFigures();

@@ -37,7 +37,9 @@ final class Upstream implements AutoCloseable {
 	}
 
 	static Upstream start(Path log) {
-		int port = ScalpelProcess.freePort();
+		// A fixed port (upstream.port=9090) lets another gateway be put in front of it as the baseline.
+		int port = Integer.getInteger("bench.upstream.port", 0);
+		port = (port != 0) ? port : ScalpelProcess.freePort();
 		int adminPort = ScalpelProcess.freePort();
 		try {
 			Process process = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),

@@ -113,6 +113,9 @@ class CircuitBreakerEndToEndTest extends ApiEndToEndTest {
 		assertThat(error.path("upstream_status").asInt()).isEqualTo(500);
 		assertThat(error.path("upstream_type").asString()).isEqualTo("server_error");
 		assertThat(this.breaker.getState()).isEqualTo(CircuitBreaker.State.OPEN);
+		// What a dashboard sees: resilience4j_circuitbreaker_state{name="oa",state="open"} 1.
+		assertThat(this.meters.get("resilience4j.circuitbreaker.state").tags("name", "oa", "state", "open").gauge().value())
+			.isEqualTo(1);
 
 		int requests = upstream.requests().size();
 		double rejected = rejectedUnavailable();

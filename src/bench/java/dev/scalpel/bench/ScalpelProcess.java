@@ -3,10 +3,6 @@ package dev.scalpel.bench;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -19,8 +15,6 @@ import java.util.concurrent.TimeUnit;
  * so that its heap can be measured.
  */
 final class ScalpelProcess implements AutoCloseable {
-
-	private static final HttpClient HTTP = HttpClient.newHttpClient();
 
 	private final Process process;
 
@@ -79,20 +73,13 @@ final class ScalpelProcess implements AutoCloseable {
 				throw new IllegalStateException("Scalpel exited with " + this.process.exitValue() + "; see its log");
 			}
 			try {
-				HttpResponse<String> response = HTTP.send(HttpRequest
-					.newBuilder(URI.create("http://127.0.0.1:" + this.managementPort + "/actuator/health/readiness"))
-					.timeout(Duration.ofSeconds(2))
-					.build(), HttpResponse.BodyHandlers.ofString());
-				if (response.statusCode() == 200) {
+				if (Http.get("http://127.0.0.1:" + this.managementPort + "/actuator/health/readiness")
+					.statusCode() == 200) {
 					return;
 				}
 			}
-			catch (IOException notYet) {
+			catch (UncheckedIOException notYet) {
 				// still starting
-			}
-			catch (InterruptedException ex) {
-				Thread.currentThread().interrupt();
-				throw new IllegalStateException(ex);
 			}
 			sleep(200);
 		}
@@ -101,20 +88,7 @@ final class ScalpelProcess implements AutoCloseable {
 
 	/** The Prometheus page of its management port. */
 	Prometheus prometheus() {
-		try {
-			HttpResponse<String> response = HTTP.send(HttpRequest
-				.newBuilder(URI.create("http://127.0.0.1:" + this.managementPort + "/actuator/prometheus"))
-				.timeout(Duration.ofSeconds(10))
-				.build(), HttpResponse.BodyHandlers.ofString());
-			return new Prometheus(response.body());
-		}
-		catch (IOException ex) {
-			throw new UncheckedIOException(ex);
-		}
-		catch (InterruptedException ex) {
-			Thread.currentThread().interrupt();
-			throw new IllegalStateException(ex);
-		}
+		return new Prometheus(Http.get("http://127.0.0.1:" + this.managementPort + "/actuator/prometheus").body());
 	}
 
 	/** Runs a full garbage collection in the process ({@code jcmd <pid> GC.run}). */

@@ -3,13 +3,10 @@ package dev.scalpel.bench;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
@@ -18,8 +15,6 @@ import tools.jackson.databind.json.JsonMapper;
 
 /** The {@link UpstreamServer} in its own JVM, and a client of its admin API. */
 final class Upstream implements AutoCloseable {
-
-	private static final HttpClient HTTP = HttpClient.newHttpClient();
 
 	private final Process process;
 
@@ -72,7 +67,7 @@ final class Upstream implements AutoCloseable {
 
 	/** Sets the reply of every request from now on. */
 	void script(int tokens, Duration interval, int hangAfter) {
-		send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + this.adminPort + "/script?tokens=" + tokens
+		Http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + this.adminPort + "/script?tokens=" + tokens
 				+ "&interval=" + interval.toMillis() + "ms&hang-after=" + hangAfter))
 			.POST(HttpRequest.BodyPublishers.noBody())
 			.build());
@@ -81,7 +76,7 @@ final class Upstream implements AutoCloseable {
 	/** The server's counts; collects the closes it recorded since the last call. */
 	JsonNode stats() {
 		JsonNode stats = JsonMapper.shared()
-			.readTree(send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + this.adminPort + "/stats")).build()));
+			.readTree(Http.get("http://127.0.0.1:" + this.adminPort + "/stats").body());
 		for (JsonNode close : stats.path("closes")) {
 			this.closes.put(close.path(0).asString(), close.path(1).asLong());
 		}
@@ -95,23 +90,6 @@ final class Upstream implements AutoCloseable {
 	/** When the connection of the stream with this tag closed (nanoTime), or null if not seen. */
 	Long closedNanos(String tag) {
 		return this.closes.get(tag);
-	}
-
-	void forgetCloses(List<String> tags) {
-		tags.forEach(this.closes::remove);
-	}
-
-	private static String send(HttpRequest request) {
-		try {
-			return HTTP.send(request, HttpResponse.BodyHandlers.ofString()).body();
-		}
-		catch (IOException ex) {
-			throw new UncheckedIOException(ex);
-		}
-		catch (InterruptedException ex) {
-			Thread.currentThread().interrupt();
-			throw new IllegalStateException(ex);
-		}
 	}
 
 	@Override

@@ -72,8 +72,8 @@ final class AnthropicProtocol implements Protocol {
 	}
 
 	@Override
-	public @Nullable ProviderError error(String body) {
-		JsonNode error = Json.tree(this.json, body).path("error");
+	public @Nullable ProviderError error(JsonNode root) {
+		JsonNode error = root.path("error");
 		return error.isObject() ? new ProviderError(Json.text(error, "type", null), Json.text(error, "message", null))
 				: null;
 	}
@@ -138,13 +138,7 @@ final class AnthropicProtocol implements Protocol {
 							new Usage(this.inputTokens, (this.outputTokens != null) ? this.outputTokens : this.tokens));
 				}
 				case "error" -> {
-					ProviderError described = error(data);
-					throw new UpstreamFailure(this.endpoint, UpstreamFailure.Kind.STREAM_ERROR, null,
-							(described != null) ? described.type() : null,
-							"the provider reported an error mid-stream"
-									+ ((described != null && described.message() != null) ? ": " + described.message()
-											: ""),
-							null, null);
+					throw Json.streamError(this.endpoint, error(node));
 				}
 				default -> {
 					// ping, content_block_start, content_block_stop, and event types added later.

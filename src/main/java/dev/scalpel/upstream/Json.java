@@ -61,6 +61,14 @@ final class Json {
 		return turn;
 	}
 
+	/** An error event in the middle of a stream, with what the provider said of it. */
+	static UpstreamFailure streamError(String endpoint, Protocol.@Nullable ProviderError described) {
+		return new UpstreamFailure(endpoint, UpstreamFailure.Kind.STREAM_ERROR, null,
+				(described != null) ? described.type() : null, "the provider reported an error mid-stream"
+						+ ((described != null && described.message() != null) ? ": " + described.message() : ""),
+				null, null);
+	}
+
 	static UpstreamFailure incomplete(String endpoint) {
 		return new UpstreamFailure(endpoint, UpstreamFailure.Kind.INCOMPLETE, null, null,
 				"the provider's stream ended without finishing", null, null);

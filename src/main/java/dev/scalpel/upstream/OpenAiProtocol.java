@@ -65,8 +65,8 @@ final class OpenAiProtocol implements Protocol {
 	}
 
 	@Override
-	public @Nullable ProviderError error(String body) {
-		JsonNode error = Json.tree(this.json, body).path("error");
+	public @Nullable ProviderError error(JsonNode root) {
+		JsonNode error = root.path("error");
 		if (error.isObject()) {
 			return new ProviderError(Json.text(error, "type", Json.text(error, "code", null)),
 					Json.text(error, "message", null));
@@ -109,12 +109,7 @@ final class OpenAiProtocol implements Protocol {
 			JsonNode chunk = Json.parse(OpenAiProtocol.this.json, data, this.endpoint);
 			JsonNode error = chunk.path("error");
 			if (!error.isMissingNode() && !error.isNull()) {
-				ProviderError described = error(data);
-				throw new UpstreamFailure(this.endpoint, UpstreamFailure.Kind.STREAM_ERROR, null,
-						(described != null) ? described.type() : null,
-						"the provider reported an error mid-stream"
-								+ ((described != null && described.message() != null) ? ": " + described.message() : ""),
-						null, null);
+				throw Json.streamError(this.endpoint, error(chunk));
 			}
 			JsonNode usage = chunk.path("usage");
 			if (usage.isObject()) {

@@ -3,6 +3,7 @@ package dev.scalpel.upstream;
 import java.util.Map;
 
 import org.jspecify.annotations.Nullable;
+import tools.jackson.databind.JsonNode;
 
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.codec.ServerSentEvent;
@@ -22,8 +23,11 @@ interface Protocol {
 	/** A reader for the events of one call. */
 	Reader reader(String endpoint);
 
-	/** The provider's error type and message from an error body, or null when the body has neither. */
-	@Nullable ProviderError error(String body);
+	/**
+	 * The provider's error type and message from a parsed error body or error event, or null when it
+	 * has neither.
+	 */
+	@Nullable ProviderError error(JsonNode root);
 
 	/** An error as a provider describes it. */
 	record ProviderError(@Nullable String type, @Nullable String message) {

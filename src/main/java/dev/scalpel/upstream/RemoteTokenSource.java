@@ -187,7 +187,7 @@ public final class RemoteTokenSource implements TokenSource {
 			.onErrorResume(unreadable -> Mono.empty())
 			.defaultIfEmpty("")
 			.map(body -> {
-				Protocol.ProviderError error = this.protocol.error(body);
+				Protocol.ProviderError error = this.protocol.error(Json.tree(this.json, body));
 				String reason = response.statusCode().toString();
 				String message = this.endpoint.name() + " answered " + reason
 						+ ((error != null && error.message() != null) ? ": " + error.message() : "");

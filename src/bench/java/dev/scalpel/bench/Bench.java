@@ -15,6 +15,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import org.HdrHistogram.Histogram;
 import reactor.core.Disposable;
+import reactor.core.Disposables;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import tools.jackson.databind.json.JsonMapper;
@@ -78,6 +79,7 @@ public final class Bench {
 		if (scenarios.isEmpty() || scenarios.contains("default")) {
 			scenarios = List.of("steady", "churn", "capacity", "burst", "micro");
 		}
+		Cpus.pinSelf();
 		Bench bench = new Bench(out, jar);
 		long started = System.nanoTime();
 		bench.details.put("machine", machine());
@@ -114,6 +116,9 @@ public final class Bench {
 		Duration warmup = Duration.ofSeconds(Integer.getInteger("bench.warmup", 10));
 		Duration fastDuration = Duration.ofSeconds(10);
 		int fastStreams = 64;
+		// 100 tokens at 20 a second: the first streams start over one lifetime, then the arrival rate is
+		// the steady one (streams / lifetime); figures are kept for streams started after the warm-up.
+		Duration lifetime = Duration.ofSeconds(5);
 		Histogram directFirst;
 		Histogram directGaps;
 		Histogram directHeaders;
@@ -125,9 +130,9 @@ public final class Bench {
 		this.details.put("steady_baseline", baseline);
 		try (LoadGenerator direct = new LoadGenerator(baseline, Api.OPENAI, baselineModel)) {
 			upstream.script(100, Duration.ofMillis(50), -1);
-			direct.closedLoop(200, Long.MAX_VALUE, warmup, n -> complete("warm"));
-			direct.resetFigures();
-			List<Outcome> outcomes = direct.closedLoop(streams, Long.MAX_VALUE, duration, n -> complete("steady"));
+			direct.recordFrom(System.nanoTime() + warmup.toNanos());
+			List<Outcome> outcomes = direct.closedLoop(streams, Long.MAX_VALUE, warmup.plus(duration), lifetime,
+					n -> complete("steady"));
 			directFirst = direct.firstToken.copy();
 			directGaps = direct.gaps.copy();
 			directHeaders = direct.headers.copy();
@@ -144,13 +149,16 @@ public final class Bench {
 				LoadGenerator through = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench");
 				LoadGenerator prober = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
 			upstream.script(100, Duration.ofMillis(50), -1);
-			Disposable warmProbes = probes(prober);
-			through.closedLoop(200, Long.MAX_VALUE, warmup, n -> complete("warm"));
-			warmProbes.dispose();
-			through.resetFigures();
-			prober.resetFigures();
-			Disposable probes = probes(prober);
-			List<Outcome> outcomes = through.closedLoop(streams, Long.MAX_VALUE, duration, n -> complete("steady"));
+			long recordFrom = System.nanoTime() + warmup.toNanos();
+			through.recordFrom(recordFrom);
+			// Cancel probes once every stream runs; their figures are kept from the end of the warm-up.
+			Disposable.Swap probes = Disposables.swap();
+			Disposable startProbes = Mono.delay(lifetime).subscribe(ignored -> probes.update(probes(prober)));
+			Disposable resetProbes = Mono.delay(warmup).subscribe(ignored -> prober.resetFigures());
+			List<Outcome> outcomes = through.closedLoop(streams, Long.MAX_VALUE, warmup.plus(duration), lifetime,
+					n -> complete("steady"));
+			startProbes.dispose();
+			resetProbes.dispose();
 			probes.dispose();
 			Prometheus prometheus = scalpel.prometheus();
 			this.details.put("steady_scalpel_streams", outcomes.size());
@@ -209,11 +217,11 @@ public final class Bench {
 						"scalpel.auditor.interval=5s"));
 				LoadGenerator load = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
 			upstream.script(20, Duration.ofMillis(50), -1);
-			load.closedLoop(concurrency, Long.MAX_VALUE, warmup, n -> mixed("warm", n, lifetime));
+			load.closedLoop(concurrency, Long.MAX_VALUE, warmup, lifetime, n -> mixed("warm", n, lifetime));
 			load.resetFigures();
 			upstream.stats();
 			long start = System.nanoTime();
-			List<Outcome> outcomes = load.closedLoop(concurrency, total, Duration.ofMinutes(8),
+			List<Outcome> outcomes = load.closedLoop(concurrency, total, Duration.ofMinutes(8), lifetime,
 					n -> mixed("churn", n, lifetime));
 			double took = seconds(System.nanoTime() - start);
 			ScalpelProcess.sleep(1000);
@@ -434,9 +442,10 @@ public final class Bench {
 
 	private static Map<String, Object> machine() {
 		Map<String, Object> machine = new LinkedHashMap<>();
-		machine.put("cores", Runtime.getRuntime().availableProcessors());
+		machine.put("cores", Cpus.cores());
 		machine.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
 		machine.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
+		machine.put("cpus", Cpus.describe());
 		try {
 			machine.put("cpu", Files.readAllLines(Path.of("/proc/cpuinfo"))
 				.stream()

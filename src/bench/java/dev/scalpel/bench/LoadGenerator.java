@@ -73,6 +73,8 @@ final class LoadGenerator implements AutoCloseable {
 
 	final AtomicLong tokens = new AtomicLong();
 
+	private volatile long recordFrom = Long.MIN_VALUE;
+
 	LoadGenerator(String baseUrl, Api api, String model) {
 		this.api = api;
 		this.model = model;
@@ -100,6 +102,16 @@ final class LoadGenerator implements AutoCloseable {
 	 * {@code total} streams ran or {@code duration} passed, whichever comes first.
 	 */
 	List<Outcome> closedLoop(int concurrency, long total, Duration duration, LongFunction<Plan> plans) {
+		return closedLoop(concurrency, total, duration, Duration.ZERO, plans);
+	}
+
+	/**
+	 * Like {@link #closedLoop(int, long, Duration, LongFunction)}, with the first {@code concurrency}
+	 * streams started evenly over {@code ramp}. A ramp of one stream's lifetime makes the arrival rate
+	 * the steady one from the start, instead of a storm of {@code concurrency} simultaneous opens that
+	 * would then dominate the figures of a scenario meant to be steady.
+	 */
+	List<Outcome> closedLoop(int concurrency, long total, Duration duration, Duration ramp, LongFunction<Plan> plans) {
 		long deadline = System.nanoTime() + duration.toNanos();
 		return Flux.<Long, Long>generate(() -> 0L, (n, sink) -> {
 			if (n >= total || System.nanoTime() >= deadline) {
@@ -109,9 +121,21 @@ final class LoadGenerator implements AutoCloseable {
 				sink.next(n);
 			}
 			return n + 1;
-		}).flatMap(n -> stream(plans.apply(n)), concurrency, 1)
-			.collectList()
-			.block(duration.plusMinutes(5));
+		}).flatMap(n -> {
+			Plan plan = plans.apply(n);
+			if (n >= concurrency || ramp.isZero()) {
+				return stream(plan);
+			}
+			return Mono.delay(ramp.multipliedBy(n).dividedBy(concurrency), Schedulers.parallel()).then(stream(plan));
+		}, concurrency, 1).collectList().block(duration.plusMinutes(5));
+	}
+
+	/**
+	 * Figures (first token, gaps, headers, tokens) are recorded only for streams started at or after
+	 * this {@link System#nanoTime()}: the ramp and warm-up of a run are left out of them.
+	 */
+	void recordFrom(long nanos) {
+		this.recordFrom = nanos;
 	}
 
 	/** Runs one stream. */
@@ -125,7 +149,9 @@ final class LoadGenerator implements AutoCloseable {
 				.send(ByteBufMono.fromString(Mono.just(requestBody(plan.tag()))))
 				.response((response, content) -> {
 					run.status = response.status().code();
-					this.headers.recordValue(micros(System.nanoTime() - run.startedNanos));
+					if (run.recorded) {
+						this.headers.recordValue(micros(System.nanoTime() - run.startedNanos));
+					}
 					run.streamId = response.responseHeaders().get("X-Stream-Id");
 					return content.asString(StandardCharsets.UTF_8);
 				});
@@ -211,6 +237,9 @@ final class LoadGenerator implements AutoCloseable {
 
 		private final long startedNanos = System.nanoTime();
 
+		private final boolean recorded = LoadGenerator.this.recordFrom == Long.MIN_VALUE
+				|| this.startedNanos - LoadGenerator.this.recordFrom >= 0;
+
 		private final StringBuilder pending = new StringBuilder();
 
 		volatile int status;
@@ -258,6 +287,10 @@ final class LoadGenerator implements AutoCloseable {
 			}
 			if (token) {
 				this.count++;
+				if (!this.recorded) {
+					this.lastTokenNanos = now;
+					return;
+				}
 				LoadGenerator.this.tokens.incrementAndGet();
 				if (this.lastTokenNanos == 0) {
 					LoadGenerator.this.firstToken.recordValue(micros(now - this.startedNanos));

@@ -33,6 +33,11 @@ final class ScalpelProcess implements AutoCloseable {
 		int managementPort = freePort();
 		List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
 				"-Xms" + heap, "-Xmx" + heap, "-XX:+UseG1GC"));
+		// Extra JVM options for Scalpel, space-separated: scalpel.jvm=-Dreactor.netty.ioWorkerCount=1
+		String jvm = System.getProperty("bench.scalpel.jvm", "").strip();
+		if (!jvm.isEmpty()) {
+			command.addAll(List.of(jvm.split("\\s+")));
+		}
 		if (Boolean.getBoolean("bench.jfr")) {
 			// A flight recording of the whole run, for profiling: target/bench/<log name>.jfr
 			String name = log.getFileName().toString().replace(".log", ".jfr");
@@ -46,7 +51,7 @@ final class ScalpelProcess implements AutoCloseable {
 				"--scalpel.providers.endpoints[0].models[0]=bench"));
 		properties.forEach(property -> command.add("--" + property));
 		try {
-			Process process = new ProcessBuilder(command).redirectErrorStream(true)
+			Process process = new ProcessBuilder(Cpus.on(Cpus.scalpel(), command)).redirectErrorStream(true)
 				.redirectOutput(log.toFile())
 				.start();
 			ScalpelProcess scalpel = new ScalpelProcess(process, port, managementPort);

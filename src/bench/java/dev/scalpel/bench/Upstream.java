@@ -6,7 +6,9 @@ import java.net.URI;
 import java.net.http.HttpRequest;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
@@ -37,9 +39,15 @@ final class Upstream implements AutoCloseable {
 		port = (port != 0) ? port : ScalpelProcess.freePort();
 		int adminPort = ScalpelProcess.freePort();
 		try {
-			Process process = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-					"-Xmx1g", "-XX:+UseG1GC", "-cp", System.getProperty("java.class.path"),
-					UpstreamServer.class.getName(), Integer.toString(port), Integer.toString(adminPort))
+			List<String> command = new ArrayList<>(
+					List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g", "-XX:+UseG1GC"));
+			if (Boolean.getBoolean("bench.jfr")) {
+				command.add("-XX:StartFlightRecording=filename=" + log.resolveSibling("upstream.jfr")
+						+ ",settings=profile,dumponexit=true");
+			}
+			command.addAll(List.of("-cp", System.getProperty("java.class.path"), UpstreamServer.class.getName(),
+					Integer.toString(port), Integer.toString(adminPort)));
+			Process process = new ProcessBuilder(Cpus.on(Cpus.bench(), command))
 				.redirectErrorStream(true)
 				.redirectOutput(log.toFile())
 				.start();

@@ -63,7 +63,8 @@ final class Listener {
 
 	/** The events of this listener. Subscribe once; a second subscriber gets an error. */
 	Flux<StreamEvent> events() {
-		return Flux.create(this::connect);
+		// No buffer in the sink: emit() sends only what the reader asked for.
+		return Flux.create(this::connect, FluxSink.OverflowStrategy.IGNORE);
 	}
 
 	/**

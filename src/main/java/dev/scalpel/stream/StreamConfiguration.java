@@ -10,6 +10,7 @@ import reactor.core.scheduler.Schedulers;
 import tools.jackson.databind.json.JsonMapper;
 
 import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.boot.http.codec.CodecCustomizer;
 import org.springframework.context.annotation.Bean;
 import org.springframework.core.Ordered;
 import org.springframework.core.annotation.Order;
@@ -38,6 +39,12 @@ class StreamConfiguration {
 		return new StreamManager(slots, router, new InMemoryStreamRegistry(streams.retention()), streams, upstream,
 				limits, providers.defaultModel(), queue.retryAfter(), json, Clock.systemUTC(), Schedulers.parallel(),
 				new CompositeObserver(observers.orderedStream().toList()));
+	}
+
+	/** Event streams are written as ready SSE frames ({@link EventStream}). */
+	@Bean
+	CodecCustomizer eventStreamWriter() {
+		return codecs -> codecs.customCodecs().register(new EventStream.Writer());
 	}
 
 	/**

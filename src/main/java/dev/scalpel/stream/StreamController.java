@@ -1,5 +1,6 @@
 package dev.scalpel.stream;
 
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 
@@ -7,12 +8,14 @@ import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.tags.Tag;
 import org.jspecify.annotations.Nullable;
 import reactor.core.publisher.Flux;
+import reactor.core.publisher.Sinks;
 
+import org.springframework.core.io.buffer.DataBuffer;
+import org.springframework.core.io.buffer.DefaultDataBufferFactory;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.InvalidMediaTypeException;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
-import org.springframework.http.codec.ServerSentEvent;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
@@ -32,9 +35,9 @@ class StreamController {
 
 	static final int MAX_PAGE = 100;
 
-	private static final ServerSentEvent<String> KEEP_ALIVE = ServerSentEvent.<String>builder()
-		.comment(" keep-alive")
-		.build();
+	private static final byte[] KEEP_ALIVE = ": keep-alive\n\n".getBytes(StandardCharsets.UTF_8);
+
+	private static final DefaultDataBufferFactory FRAMES = DefaultDataBufferFactory.sharedInstance;
 
 	private final StreamManager manager;
 
@@ -66,7 +69,7 @@ class StreamController {
 	@Operation(summary = "Attach to a stream, or resume it",
 			description = "Replays the retained events after Last-Event-ID (or ?after=), then follows live.")
 	@GetMapping("/{id}/events")
-	ResponseEntity<Flux<ServerSentEvent<String>>> events(@PathVariable String id,
+	ResponseEntity<EventStream> events(@PathVariable String id,
 			@RequestHeader(name = "Last-Event-ID", required = false) @Nullable String lastEventId,
 			@RequestParam(name = "after", required = false) @Nullable String after) {
 		// The header wins: a browser's EventSource reconnects to the same URL and sends the header.
@@ -110,17 +113,18 @@ class StreamController {
 		return this.manager.list(filter, size, after);
 	}
 
-	private Flux<ServerSentEvent<String>> sse(Listener listener) {
-		Flux<ServerSentEvent<String>> events = listener.events()
-			.map(event -> ServerSentEvent.builder(event.data())
-				.id(Long.toString(event.id()))
-				.event(event.type())
-				.build());
+	/** The listener's events as SSE frames, with keep-alive comments while it is quiet. */
+	private EventStream sse(Listener listener) {
+		Sinks.Empty<Void> ended = Sinks.empty();
+		Flux<DataBuffer> events = listener.events()
+			.map(event -> (DataBuffer) FRAMES.wrap(event.frame()))
+			.doFinally(signal -> ended.tryEmitEmpty());
 		// Comments keep proxies from closing a quiet connection; they end with the events.
-		Flux<ServerSentEvent<String>> heartbeats = Flux.interval(this.heartbeat, this.heartbeat)
+		Flux<DataBuffer> heartbeats = Flux.interval(this.heartbeat, this.heartbeat)
 			.onBackpressureDrop()
-			.map(tick -> KEEP_ALIVE);
-		return events.publish(shared -> Flux.merge(shared, heartbeats.takeUntilOther(shared.then())));
+			.map(tick -> (DataBuffer) FRAMES.wrap(KEEP_ALIVE))
+			.takeUntilOther(ended.asMono());
+		return new EventStream(Flux.merge(events, heartbeats));
 	}
 
 	private static ResponseEntity.BodyBuilder eventStream() {

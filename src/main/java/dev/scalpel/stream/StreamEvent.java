@@ -1,12 +1,16 @@
 package dev.scalpel.stream;
 
+import java.nio.charset.StandardCharsets;
+import java.util.Objects;
+
+import org.jspecify.annotations.Nullable;
+
 /**
- * One event of a stream, as it goes out over SSE.
- * @param id the per-stream sequence number, from 1
- * @param type the SSE event type, e.g. {@code token}
- * @param data one line of JSON, encoded once when the event is appended
+ * One event of a stream, as it goes out over SSE: its id, type and one line of JSON, encoded once
+ * when the event is appended, and its SSE frame, encoded once on first use and then shared by every
+ * listener that writes it (the frame is the same bytes whoever reads it). Immutable.
  */
-public record StreamEvent(long id, String type, String data) {
+public final class StreamEvent {
 
 	public static final String CREATED = "stream.created";
 
@@ -16,14 +20,102 @@ public record StreamEvent(long id, String type, String data) {
 
 	public static final String TOKEN = "token";
 
+	private final long id;
+
+	private final String type;
+
+	private final String data;
+
+	/** The SSE frame; computed at most a few times (a benign race) and then read. */
+	private volatile byte @Nullable [] frame;
+
+	/**
+	 * @param id the per-stream sequence number, from 1
+	 * @param type the SSE event type, e.g. {@code token}
+	 * @param data the JSON of the event, on one line
+	 */
+	public StreamEvent(long id, String type, String data) {
+		this.id = id;
+		this.type = Objects.requireNonNull(type, "type");
+		this.data = Objects.requireNonNull(data, "data");
+	}
+
+	/** The per-stream sequence number, from 1. */
+	public long id() {
+		return this.id;
+	}
+
+	/** The SSE event type, e.g. {@code token}. */
+	public String type() {
+		return this.type;
+	}
+
+	/** The JSON of the event, on one line. */
+	public String data() {
+		return this.data;
+	}
+
 	/** Whether this is the stream's terminal event, always its last. */
 	public boolean terminal() {
 		return this.type.equals("stream.completed") || this.type.equals("stream.failed")
 				|| this.type.equals("stream.cancelled");
 	}
 
+	/**
+	 * The event as an SSE frame in UTF-8: {@code id:}, {@code event:} and {@code data:} lines and the
+	 * blank line that ends it (one {@code data:} line per line of data, should data ever hold a line
+	 * break). Callers must not modify the array.
+	 */
+	byte[] frame() {
+		byte[] frame = this.frame;
+		if (frame == null) {
+			StringBuilder text = new StringBuilder(this.data.length() + this.type.length() + 32).append("id:")
+				.append(this.id)
+				.append("\nevent:")
+				.append(this.type)
+				.append('\n');
+			int start = 0;
+			int end;
+			while ((end = lineEnd(this.data, start)) >= 0) {
+				text.append("data:").append(this.data, start, end).append('\n');
+				start = end + ((this.data.charAt(end) == '\r' && end + 1 < this.data.length()
+						&& this.data.charAt(end + 1) == '\n') ? 2 : 1);
+			}
+			text.append("data:").append(this.data, start, this.data.length()).append("\n\n");
+			frame = text.toString().getBytes(StandardCharsets.UTF_8);
+			this.frame = frame;
+		}
+		return frame;
+	}
+
+	private static int lineEnd(String text, int from) {
+		for (int i = from; i < text.length(); i++) {
+			char c = text.charAt(i);
+			if (c == '\n' || c == '\r') {
+				return i;
+			}
+		}
+		return -1;
+	}
+
 	static String terminalType(StreamStatus status) {
 		return "stream." + status.wireName();
+	}
+
+	@Override
+	public boolean equals(@Nullable Object other) {
+		return this == other || (other instanceof StreamEvent event && this.id == event.id
+				&& this.type.equals(event.type) && this.data.equals(event.data));
+	}
+
+	@Override
+	public int hashCode() {
+		return Objects.hash(this.id, this.type, this.data);
+	}
+
+	@Override
+	public String toString() {
+		return "StreamEvent[id=" + this.id + ", type=" + this.type + ", data=" + this.data + "]";
 	}
 
 }

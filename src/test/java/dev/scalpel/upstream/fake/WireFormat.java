@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import org.jspecify.annotations.Nullable;
+import tools.jackson.core.io.JsonStringEncoder;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.node.ObjectNode;
@@ -28,6 +29,17 @@ enum WireFormat {
 
 		@Override
 		String token(Reply reply, String token) {
+			// Written out rather than built as a tree: the bench's upstream sends tens of thousands of
+			// these a second, and the tree cost more than everything else it does per token. The same
+			// chunk as tokenTree (WireFormatTest holds the two equal).
+			return "data: {\"id\":\"chatcmpl-" + reply.seq() + "\",\"object\":\"chat.completion.chunk\",\"created\":"
+					+ reply.createdEpochSecond() + ",\"model\":" + quoted(reply.model())
+					+ ",\"choices\":[{\"index\":0,\"delta\":{\"content\":" + quoted(token)
+					+ "},\"finish_reason\":null}]" + (reply.usageChunk() ? ",\"usage\":null}\n\n" : "}\n\n");
+		}
+
+		@Override
+		String tokenTree(Reply reply, String token) {
 			ObjectNode chunk = chunk(reply);
 			ObjectNode choice = chunk.putArray("choices").addObject().put("index", 0);
 			choice.putObject("delta").put("content", token);
@@ -121,6 +133,12 @@ enum WireFormat {
 
 		@Override
 		String token(Reply reply, String token) {
+			return "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+					+ "\"delta\":{\"type\":\"text_delta\",\"text\":" + quoted(token) + "}}\n\n";
+		}
+
+		@Override
+		String tokenTree(Reply reply, String token) {
 			ObjectNode delta = JSON.createObjectNode().put("type", "content_block_delta").put("index", 0);
 			delta.putObject("delta").put("type", "text_delta").put("text", token);
 			return event("content_block_delta", delta);
@@ -194,6 +212,16 @@ enum WireFormat {
 
 	/** The event carrying one token. */
 	abstract String token(Reply reply, String token);
+
+	/** The same event as {@link #token}, built as a JSON tree: the reference it is tested against. */
+	abstract String tokenTree(Reply reply, String token);
+
+	/** A JSON string literal. */
+	static String quoted(String text) {
+		StringBuilder json = new StringBuilder(text.length() + 8).append('"');
+		JsonStringEncoder.getInstance().quoteAsString(text, json);
+		return json.append('"').toString();
+	}
 
 	/** The events of a normal end: finish reason, usage, end marker. */
 	abstract List<String> closing(Reply reply);

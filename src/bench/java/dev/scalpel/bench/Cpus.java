@@ -1,0 +1,90 @@
+package dev.scalpel.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Splits the machine's cores between the system under test and the rest of the bench: Scalpel gets
+ * the upper half, the load generator (this JVM) and the upstream server the lower half. Without it
+ * the three processes take CPU from each other and a figure says as much about the scheduler as
+ * about Scalpel; with it the baseline (client and upstream alone) runs on exactly the cores the
+ * client and upstream have when Scalpel is between them. {@code pin=false} turns it off; it is off
+ * where {@code taskset} is missing or there is one core.
+ */
+final class Cpus {
+
+	private static final int CORES = Runtime.getRuntime().availableProcessors();
+
+	private static final boolean ENABLED = CORES >= 2 && !"false".equals(System.getProperty("bench.pin"))
+			&& Files.isExecutable(Path.of("/usr/bin/taskset"));
+
+	private Cpus() {
+	}
+
+	/** The machine's cores (read before this JVM pinned itself to some of them). */
+	static int cores() {
+		return CORES;
+	}
+
+	static boolean enabled() {
+		return ENABLED;
+	}
+
+	/** The cores of the bench itself and the upstream server, as taskset's list: "0" on two cores. */
+	static String bench() {
+		return range(0, CORES / 2);
+	}
+
+	/** Scalpel's cores: "1" on two cores. */
+	static String scalpel() {
+		return range(CORES / 2, CORES);
+	}
+
+	/** A description for the results. */
+	static String describe() {
+		return ENABLED ? "Scalpel on core(s) " + scalpel() + "; load generator and upstream on core(s) " + bench()
+				: "not pinned: all processes share all cores";
+	}
+
+	/** The command, run on the given cores when pinning is on. */
+	static List<String> on(String cpus, List<String> command) {
+		if (!ENABLED) {
+			return command;
+		}
+		List<String> pinned = new ArrayList<>(List.of("/usr/bin/taskset", "-c", cpus));
+		pinned.addAll(command);
+		return pinned;
+	}
+
+	/** Pins this JVM (every thread it has, and so every thread it starts later) to the bench's cores. */
+	static void pinSelf() {
+		if (!ENABLED) {
+			return;
+		}
+		try {
+			Process process = new ProcessBuilder("/usr/bin/taskset", "-a", "-p", "-c", bench(),
+					Long.toString(ProcessHandle.current().pid()))
+				.redirectErrorStream(true)
+				.redirectOutput(ProcessBuilder.Redirect.DISCARD)
+				.start();
+			if (process.waitFor() != 0) {
+				throw new IllegalStateException("taskset failed to pin the bench to " + bench());
+			}
+		}
+		catch (IOException ex) {
+			throw new IllegalStateException(ex);
+		}
+		catch (InterruptedException ex) {
+			Thread.currentThread().interrupt();
+			throw new IllegalStateException(ex);
+		}
+	}
+
+	private static String range(int from, int to) {
+		return (to - from == 1) ? Integer.toString(from) : from + "-" + (to - 1);
+	}
+
+}

@@ -1,0 +1,55 @@
+package dev.scalpel.stream;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+
+import org.jspecify.annotations.Nullable;
+import org.reactivestreams.Publisher;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+import org.springframework.core.ResolvableType;
+import org.springframework.core.io.buffer.DataBuffer;
+import org.springframework.http.MediaType;
+import org.springframework.http.ReactiveHttpOutputMessage;
+import org.springframework.http.codec.HttpMessageWriter;
+
+/**
+ * A response body of ready SSE frames (see {@link StreamEvent#frame()}), written as they are.
+ *
+ * <p>Spring's SSE writer would encode every event again for every listener and flush each event on
+ * its own through a chain of a dozen operators; the frames of a stream are the same bytes for all
+ * its listeners, so they are encoded once, and {@code writeWith} lets Reactor Netty flush when no
+ * more frames are ready, so one flush carries whatever a listener had pending. The profile of the
+ * {@code steady} benchmark put Spring's SSE writing at a fifth of the event loop's time.
+ * @param frames the frames, each a complete SSE frame or comment
+ */
+record EventStream(Flux<DataBuffer> frames) {
+
+	static final MediaType CONTENT_TYPE = new MediaType(MediaType.TEXT_EVENT_STREAM, StandardCharsets.UTF_8);
+
+	/** Writes {@link EventStream} bodies; registered with the server's codecs. */
+	static final class Writer implements HttpMessageWriter<EventStream> {
+
+		@Override
+		public List<MediaType> getWritableMediaTypes() {
+			return List.of(MediaType.TEXT_EVENT_STREAM);
+		}
+
+		@Override
+		public boolean canWrite(ResolvableType elementType, @Nullable MediaType mediaType) {
+			return EventStream.class.isAssignableFrom(elementType.toClass())
+					&& (mediaType == null || MediaType.TEXT_EVENT_STREAM.isCompatibleWith(mediaType));
+		}
+
+		@Override
+		public Mono<Void> write(Publisher<? extends EventStream> body, ResolvableType elementType,
+				@Nullable MediaType mediaType, ReactiveHttpOutputMessage message, Map<String, Object> hints) {
+			message.getHeaders().setContentType(CONTENT_TYPE);
+			return Mono.from(body).flatMap(stream -> message.writeWith(stream.frames()));
+		}
+
+	}
+
+}

@@ -144,7 +144,31 @@ public final class Bench {
 			direct.closedLoop(fastStreams, Long.MAX_VALUE, fastDuration, n -> complete("fast"));
 			directRate = direct.tokens.get() / seconds(System.nanoTime() - start);
 		}
-		try (ScalpelProcess scalpel = ScalpelProcess.start(this.jar, this.out.resolve("scalpel-steady.log"), "1g",
+		Direct direct = new Direct(directFirst, directGaps, directHeaders, directRate);
+		// before.jar=<an older build's jar>: the same steady run through it too, for before/after figures
+		// measured against the same baseline in the same run.
+		String before = System.getProperty("bench.before.jar");
+		if (before != null) {
+			through(upstream, Path.of(before), "steady (before)", direct, streams, duration, warmup, lifetime);
+		}
+		through(upstream, this.jar, "steady", direct, streams, duration, warmup, lifetime);
+	}
+
+	/** What the client saw reading the upstream (or the baseline URL) directly. */
+	private record Direct(Histogram firstToken, Histogram gaps, Histogram headers, double rate) {
+	}
+
+	/** The through-Scalpel half of {@code steady}, for the given build of Scalpel. */
+	private void through(Upstream upstream, Path jar, String scenario, Direct direct, int streams, Duration duration,
+			Duration warmup, Duration lifetime) {
+		Duration fastDuration = Duration.ofSeconds(10);
+		int fastStreams = 64;
+		Histogram directFirst = direct.firstToken();
+		Histogram directGaps = direct.gaps();
+		Histogram directHeaders = direct.headers();
+		double directRate = direct.rate();
+		try (ScalpelProcess scalpel = ScalpelProcess.start(jar,
+				this.out.resolve(scenario.equals("steady") ? "scalpel-steady.log" : "scalpel-steady-before.log"), "1g",
 				upstream.baseUrl(), List.of("scalpel.slots.max=" + (streams + 200), "scalpel.queue.max=1000"));
 				LoadGenerator through = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench");
 				LoadGenerator prober = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
@@ -161,31 +185,39 @@ public final class Bench {
 			resetProbes.dispose();
 			probes.dispose();
 			Prometheus prometheus = scalpel.prometheus();
-			this.details.put("steady_scalpel_streams", outcomes.size());
-			this.details.put("steady_scalpel_errors", errors(outcomes));
-			this.details.put("steady_cancel_probes", prober.cancels.getTotalCount());
+			this.details.put(scenario + "_scalpel_streams", outcomes.size());
+			this.details.put(scenario + "_scalpel_errors", errors(outcomes));
+			this.details.put(scenario + "_cancel_probes", prober.cancels.getTotalCount());
 			double firstP50 = ms(through.firstToken, 50) - ms(directFirst, 50);
 			double firstP99 = ms(through.firstToken, 99) - ms(directFirst, 99);
 			double gapP99 = ms(through.gaps, 99) - ms(directGaps, 99);
-			add("steady", "response headers, direct p50 / p99", ms(directHeaders, 50), "ms", null, null,
+			add(scenario, "response headers, direct p50 / p99", ms(directHeaders, 50), "ms", null, null,
 					ms(directHeaders, 99));
-			add("steady", "response headers, through Scalpel p50 / p99", ms(through.headers, 50), "ms", null, null,
+			add(scenario, "response headers, through Scalpel p50 / p99", ms(through.headers, 50), "ms", null, null,
 					ms(through.headers, 99));
-			add("steady", "time to first token, direct p50 / p99", ms(directFirst, 50), "ms", null, null,
+			add(scenario, "time to first token, direct p50 / p99", ms(directFirst, 50), "ms", null, null,
 					ms(directFirst, 99));
-			add("steady", "time to first token, through Scalpel p50 / p99", ms(through.firstToken, 50), "ms", null,
+			add(scenario, "time to first token, through Scalpel p50 / p99", ms(through.firstToken, 50), "ms", null,
 					null, ms(through.firstToken, 99));
-			add("steady", "time to first token added, p50", firstP50, "ms", "<= 2 ms", firstP50 <= 2);
-			add("steady", "time to first token added, p99", firstP99, "ms", "<= 10 ms", firstP99 <= 10);
-			add("steady", "inter-token delay, direct p99 / through p99", ms(directGaps, 99), "ms", null, null,
+			// The added figures mean something only while the baseline keeps its pace: when the client and
+			// upstream alone already miss the 50 ms pace badly (their cores saturated), "through minus
+			// direct" compares two overloads, and no target is judged met or missed from it.
+			boolean baselineKeepsPace = ms(directGaps, 99) <= 100;
+			add(scenario, "direct baseline keeps its 50 ms pace (inter-token p99 <= 100 ms)", ms(directGaps, 99), "ms",
+					null, null);
+			add(scenario, "time to first token added, p50", firstP50, "ms", "<= 2 ms",
+					baselineKeepsPace ? firstP50 <= 2 : null);
+			add(scenario, "time to first token added, p99", firstP99, "ms", "<= 10 ms",
+					baselineKeepsPace ? firstP99 <= 10 : null);
+			add(scenario, "inter-token delay, direct p99 / through p99", ms(directGaps, 99), "ms", null, null,
 					ms(through.gaps, 99));
-			add("steady", "inter-token delay added, p99", gapP99, "ms", "<= 5 ms", gapP99 <= 5);
+			add(scenario, "inter-token delay added, p99", gapP99, "ms", "<= 5 ms", baselineKeepsPace ? gapP99 <= 5 : null);
 			double cancelP99 = ms(prober.cancels, 99);
-			add("steady", "cancel HTTP round trip p99, " + streams + " streams live", cancelP99, "ms", "<= 10 ms",
+			add(scenario, "cancel HTTP round trip p99, " + streams + " streams live", cancelP99, "ms", "<= 10 ms",
 					cancelP99 <= 10);
 			double releaseP99 = 1000 * prometheus.value("scalpel_slot_release_percentile_seconds",
 					"trigger=\"cancel\"", "quantile=\"0.99\"");
-			add("steady", "slot free after cancel (scalpel.slot.release{trigger=cancel}) p99", releaseP99, "ms",
+			add(scenario, "slot free after cancel (scalpel.slot.release{trigger=cancel}) p99", releaseP99, "ms",
 					"<= 1 ms", releaseP99 <= 1);
 
 			upstream.script(2000, Duration.ZERO, -1);
@@ -194,9 +226,9 @@ public final class Bench {
 			long start = System.nanoTime();
 			through.closedLoop(fastStreams, Long.MAX_VALUE, fastDuration, n -> complete("fast"));
 			double throughRate = through.tokens.get() / seconds(System.nanoTime() - start);
-			add("steady", "token events/s at full speed, direct / through Scalpel", directRate, "events/s", null,
+			add(scenario, "token events/s at full speed, direct / through Scalpel", directRate, "events/s", null,
 					null, throughRate);
-			add("steady", "token events/s through Scalpel vs direct", throughRate / directRate, "ratio", ">= 0.8",
+			add(scenario, "token events/s through Scalpel vs direct", throughRate / directRate, "ratio", ">= 0.8",
 					throughRate / directRate >= 0.8);
 		}
 	}
@@ -482,7 +514,7 @@ public final class Bench {
 				.append(" | ")
 				.append((figure.target() != null) ? figure.target() : "")
 				.append(" | ")
-				.append((figure.met() == null) ? "" : figure.met() ? "yes" : "**no**")
+				.append((figure.met() == null) ? ((figure.target() != null) ? "n/a (baseline saturated)" : "") : figure.met() ? "yes" : "**no**")
 				.append(" |\n");
 		}
 		String markdown = "# Scalpel benchmark\n\nMachine: " + this.details.get("machine") + "\n\nCommand: `./mvnw -Pbench verify`"

@@ -9,6 +9,8 @@ public enum FinishReason {
 	STOP(StreamStatus.COMPLETED),
 	/** The reply hit {@code max_tokens}. */
 	LENGTH(StreamStatus.COMPLETED),
+	/** The model finished by calling tools (OpenAI-compatible providers, through the OpenAI door). */
+	TOOL_CALLS(StreamStatus.COMPLETED),
 	/** The cancel endpoint was called. */
 	CANCEL_REQUESTED(StreamStatus.CANCELLED),
 	/** The last listener of a non-background stream left. */

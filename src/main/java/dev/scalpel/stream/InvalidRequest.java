@@ -16,12 +16,12 @@ public final class InvalidRequest extends ErrorResponseException {
 	}
 
 	/** {@code 400}: a field is wrong. */
-	static InvalidRequest invalid(List<FieldProblem> errors) {
+	public static InvalidRequest invalid(List<FieldProblem> errors) {
 		return new InvalidRequest(HttpStatus.BAD_REQUEST, "invalid_request", "Invalid request", errors);
 	}
 
 	/** {@code 400}: one field is wrong. */
-	static InvalidRequest invalid(String field, String message) {
+	public static InvalidRequest invalid(String field, String message) {
 		return invalid(List.of(new FieldProblem(field, message)));
 	}
 

@@ -235,6 +235,24 @@ final class ManagedStream {
 		return first ? Appended.FIRST : Appended.NEXT;
 	}
 
+	/**
+	 * Appends a piece of the model's tool calls ({@code tool_calls} event, data
+	 * {@code {"tool_calls": [...]}} with the provider's pieces as they came); like a token, it is
+	 * output, so the first one sets {@code first_token_at}.
+	 */
+	synchronized Appended toolCalls(String json, Instant now) {
+		if (this.status != StreamStatus.IN_PROGRESS) {
+			return Appended.DROPPED;
+		}
+		boolean first = this.firstTokenAt == null;
+		if (first) {
+			this.firstTokenAt = now.truncatedTo(ChronoUnit.MILLIS);
+		}
+		this.outputTokens++;
+		this.log.append(StreamEvent.TOOL_CALLS, "{\"tool_calls\":" + json + "}");
+		return first ? Appended.FIRST : Appended.NEXT;
+	}
+
 	/** Nanoseconds from asking for a slot to now. */
 	synchronized long sinceAsked(long now) {
 		return now - this.askedNanos;

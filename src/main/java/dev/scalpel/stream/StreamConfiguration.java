@@ -56,7 +56,9 @@ class StreamConfiguration {
 	WebFilter startRejections(ObjectProvider<StreamObserver> observers) {
 		return (exchange, chain) -> {
 			ServerHttpRequest request = exchange.getRequest();
-			if (request.getMethod() != HttpMethod.POST || !"/v1/streams".equals(request.getPath().value())) {
+			String path = request.getPath().value();
+			if (request.getMethod() != HttpMethod.POST
+					|| !("/v1/streams".equals(path) || "/v1/chat/completions".equals(path))) {
 				return chain.filter(exchange);
 			}
 			return chain.filter(exchange).doOnError(failure -> {

@@ -1,17 +1,12 @@
 package dev.scalpel.stream;
 
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 
 import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.tags.Tag;
 import org.jspecify.annotations.Nullable;
-import reactor.core.publisher.Flux;
-import reactor.core.publisher.Sinks;
 
-import org.springframework.core.io.buffer.DataBuffer;
-import org.springframework.core.io.buffer.DefaultDataBufferFactory;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.InvalidMediaTypeException;
 import org.springframework.http.MediaType;
@@ -35,9 +30,6 @@ class StreamController {
 
 	static final int MAX_PAGE = 100;
 
-	private static final byte[] KEEP_ALIVE = ": keep-alive\n\n".getBytes(StandardCharsets.UTF_8);
-
-	private static final DefaultDataBufferFactory FRAMES = DefaultDataBufferFactory.sharedInstance;
 
 	private final StreamManager manager;
 
@@ -115,16 +107,7 @@ class StreamController {
 
 	/** The listener's events as SSE frames, with keep-alive comments while it is quiet. */
 	private EventStream sse(Listener listener) {
-		Sinks.Empty<Void> ended = Sinks.empty();
-		Flux<DataBuffer> events = listener.events()
-			.map(event -> (DataBuffer) FRAMES.wrap(event.frame()))
-			.doFinally(signal -> ended.tryEmitEmpty());
-		// Comments keep proxies from closing a quiet connection; they end with the events.
-		Flux<DataBuffer> heartbeats = Flux.interval(this.heartbeat, this.heartbeat)
-			.onBackpressureDrop()
-			.map(tick -> (DataBuffer) FRAMES.wrap(KEEP_ALIVE))
-			.takeUntilOther(ended.asMono());
-		return new EventStream(Flux.merge(events, heartbeats));
+		return EventStream.withHeartbeats(listener.events().map(StreamEvent::frame), this.heartbeat);
 	}
 
 	private static ResponseEntity.BodyBuilder eventStream() {

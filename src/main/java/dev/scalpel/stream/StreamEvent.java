@@ -20,6 +20,11 @@ public final class StreamEvent {
 
 	public static final String TOKEN = "token";
 
+	/** A piece of the model's tool calls, as an OpenAI-compatible provider sent it. */
+	public static final String TOOL_CALLS = "tool_calls";
+
+	private static final String TOKEN_PREFIX = "{\"text\":";
+
 	private final long id;
 
 	private final String type;
@@ -53,6 +58,27 @@ public final class StreamEvent {
 	/** The JSON of the event, on one line. */
 	public String data() {
 		return this.data;
+	}
+
+	/**
+	 * The text of a {@code token} event as a JSON string literal, quotes included, as it stands in the
+	 * event's data ({@code {"text":"..."}}, which the manager writes and nothing else): for another
+	 * wire format to carry the text without decoding and encoding it again.
+	 */
+	public String tokenLiteral() {
+		if (!TOKEN.equals(this.type) || !this.data.startsWith(TOKEN_PREFIX) || !this.data.endsWith("}")) {
+			throw new IllegalStateException("not a token event: " + this.type);
+		}
+		return this.data.substring(TOKEN_PREFIX.length(), this.data.length() - 1);
+	}
+
+	/** The JSON array of a {@code tool_calls} event's pieces, as it stands in the event's data. */
+	public String toolCallsJson() {
+		String prefix = "{\"tool_calls\":";
+		if (!TOOL_CALLS.equals(this.type) || !this.data.startsWith(prefix) || !this.data.endsWith("}")) {
+			throw new IllegalStateException("not a tool_calls event: " + this.type);
+		}
+		return this.data.substring(prefix.length(), this.data.length() - 1);
 	}
 
 	/** Whether this is the stream's terminal event, always its last. */

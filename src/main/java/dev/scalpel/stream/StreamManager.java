@@ -7,6 +7,8 @@ import java.util.Collections;
 import java.util.Comparator;
 import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -125,14 +127,39 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 	 * A refused start ({@code 400}, {@code 404}, {@code 413}, {@code 429}, {@code 503}) creates nothing.
 	 */
 	Started start(StartStreamRequest body, boolean listen) {
+		return start(body, listen, Map.of());
+	}
+
+	/** A stream started for a caller that reads it at once: its status and its events. */
+	public record Opened(StreamView view, Flux<StreamEvent> events) {
+	}
+
+	/**
+	 * Starts a stream whose caller is its first listener, for another front door than the native API
+	 * (the OpenAI-compatible one): as {@code POST /v1/streams} with {@code Accept: text/event-stream},
+	 * with provider {@code options} besides. The events end after the terminal one; cancelling their
+	 * subscription is the listener leaving (a disconnect).
+	 */
+	public Opened open(StartStreamRequest body, Map<String, Object> options) {
+		Started started = start(body, true, options);
+		return new Opened(started.view(), Objects.requireNonNull(started.listener()).events());
+	}
+
+	private Started start(StartStreamRequest body, boolean listen, Map<String, Object> options) {
 		StartRequestValidator.ValidStart valid = this.validator.validate(body);
 		ModelRouter.Route route = this.router.route(valid.generation().model());
 		if (!this.accepting) {
 			throw new ShuttingDown();
 		}
+		if ((options.containsKey("tools") || options.containsKey("messages")) && !route.source().takesTools()) {
+			throw InvalidRequest.invalid(options.containsKey("tools") ? "tools" : "messages",
+					"tool calling is passed through to OpenAI-compatible endpoints only, and "
+							+ valid.generation().model() + " is not served by one");
+		}
 		route.source().admit();
 		ManagedStream stream = new ManagedStream(this.ids.next(), this.order.incrementAndGet(),
-				valid.generation().withModel(route.upstreamModel()), valid.generation().model(), route.source(),
+				valid.generation().withModel(route.upstreamModel()).withOptions(options), valid.generation().model(),
+				route.source(),
 				valid.background(), valid.metadata(), this.clock.instant(),
 				this.properties.maxEvents(), this.encoder);
 		Acquisition acquisition = null;
@@ -559,18 +586,20 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		@Override
 		protected void hookOnNext(Chunk chunk) {
 			if (chunk instanceof Chunk.Token token) {
-				ManagedStream.Appended appended = this.stream.token(token.text(), StreamManager.this.clock.instant());
-				if (appended != ManagedStream.Appended.DROPPED) {
-					this.stream.signal();
-					StreamManager.this.observer.token();
-					if (appended == ManagedStream.Appended.FIRST) {
-						StreamManager.this.observer.firstToken(this.stream.id(),
-								Duration.ofNanos(this.stream.sinceAsked(System.nanoTime())));
-					}
+				appended(this.stream.token(token.text(), StreamManager.this.clock.instant()));
+			}
+			else if (chunk instanceof Chunk.ToolCalls calls) {
+				if (!calls.text().isEmpty()) {
+					appended(this.stream.token(calls.text(), StreamManager.this.clock.instant()));
 				}
+				appended(this.stream.toolCalls(calls.json(), StreamManager.this.clock.instant()));
 			}
 			else if (chunk instanceof Chunk.Finished finished) {
-				FinishReason reason = "length".equals(finished.reason()) ? FinishReason.LENGTH : FinishReason.STOP;
+				FinishReason reason = switch (finished.reason()) {
+					case "length" -> FinishReason.LENGTH;
+					case "tool_calls" -> FinishReason.TOOL_CALLS;
+					default -> FinishReason.STOP;
+				};
 				end(this.stream, reason, null, finished.usage(), ManagedStream.Guard.NONE);
 			}
 		}
@@ -603,6 +632,17 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 				logger.warn("Stream " + this.stream.id() + ": upstream call failed", failure);
 				end(this.stream, FinishReason.UPSTREAM_ERROR, error("upstream_error", "the upstream call failed"),
 						ManagedStream.Guard.NONE);
+			}
+		}
+
+		private void appended(ManagedStream.Appended appended) {
+			if (appended != ManagedStream.Appended.DROPPED) {
+				this.stream.signal();
+				StreamManager.this.observer.token();
+				if (appended == ManagedStream.Appended.FIRST) {
+					StreamManager.this.observer.firstToken(this.stream.id(),
+							Duration.ofNanos(this.stream.sinceAsked(System.nanoTime())));
+				}
 			}
 		}
 

@@ -1,6 +1,7 @@
 package dev.scalpel.system;
 
 import java.net.URI;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -45,6 +46,9 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 
 	private static final Log logger = LogFactory.getLog(ProblemWebExceptionHandler.class);
 
+	/** The paths of the OpenAI-compatible front door, whose errors are OpenAI's error objects. */
+	private static final String OPENAI_DOOR = "/v1/chat/";
+
 	private static final Map<Integer, String> SLUGS = Map.of(400, "invalid_request", 404, "not_found", 405,
 			"method_not_allowed", 406, "not_acceptable", 413, "payload_too_large", 415, "unsupported_media_type", 429,
 			"too_many_requests", 503, "unavailable");
@@ -68,6 +72,12 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 		HttpHeaders headers = response.getHeaders();
 		headers.clear();
 		headers.addAll(rendered.headers());
+		if (exchange.getRequest().getPath().value().startsWith(OPENAI_DOOR)) {
+			// OpenAI's clients read errors in OpenAI's shape: the same answer, as they expect it.
+			headers.setContentType(MediaType.APPLICATION_JSON);
+			byte[] body = this.json.writeValueAsBytes(Map.of("error", openAi(rendered.problem())));
+			return response.writeWith(Mono.fromSupplier(() -> response.bufferFactory().wrap(body)));
+		}
 		headers.setContentType(MediaType.APPLICATION_PROBLEM_JSON);
 		if (rendered.problem().getInstance() == null) {
 			rendered.problem().setInstance(URI.create(exchange.getRequest().getURI().getRawPath()));
@@ -77,6 +87,29 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 	}
 
 	private record Rendered(ProblemDetail problem, HttpHeaders headers) {
+	}
+
+	/**
+	 * A problem as OpenAI's error object: {@code message} (the detail), {@code type} (OpenAI's names:
+	 * {@code invalid_request_error}, {@code rate_limit_error}, {@code server_error}), {@code param} (the
+	 * first field at fault) and {@code code} (the problem's slug: {@code model_not_found},
+	 * {@code overloaded}, ...). OpenAI's SDKs raise their usual exception for the HTTP status.
+	 */
+	private static Map<String, @Nullable Object> openAi(ProblemDetail problem) {
+		int status = problem.getStatus();
+		String slug = (problem.getType() != null && problem.getType().toString().startsWith(Problems.TYPE_BASE))
+				? problem.getType().toString().substring(Problems.TYPE_BASE.length()) : "error";
+		String param = null;
+		if (problem.getProperties() != null && problem.getProperties().get("errors") instanceof List<?> errors
+				&& !errors.isEmpty() && errors.get(0) instanceof FieldProblem first) {
+			param = first.field();
+		}
+		Map<String, @Nullable Object> error = new LinkedHashMap<>();
+		error.put("message", (problem.getDetail() != null) ? problem.getDetail() : String.valueOf(problem.getTitle()));
+		error.put("type", (status == 429) ? "rate_limit_error" : (status >= 500) ? "server_error" : "invalid_request_error");
+		error.put("param", param);
+		error.put("code", slug);
+		return error;
 	}
 
 	private Rendered render(Throwable failure) {

@@ -63,6 +63,22 @@ final class AnthropicProtocol implements Protocol {
 			// Anthropic's range is 0 to 1, OpenAI's 0 to 2.
 			body.put("temperature", Math.min(1.0, request.temperature()));
 		}
+		// The options the Messages API has, in its terms; the others (seed, penalties, ...) it lacks.
+		Object topP = request.options().get("top_p");
+		if (topP != null) {
+			body.put("top_p", topP);
+		}
+		Object stop = request.options().get("stop");
+		if (stop instanceof JsonNode node && node.isString()) {
+			body.put("stop_sequences", List.of(node.asString()));
+		}
+		else if (stop instanceof JsonNode node && node.isArray()) {
+			body.put("stop_sequences", node);
+		}
+		Object user = request.options().get("user");
+		if (user instanceof JsonNode node && node.isString()) {
+			body.put("metadata", Map.of("user_id", node.asString()));
+		}
 		return body;
 	}
 

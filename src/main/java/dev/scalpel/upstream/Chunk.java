@@ -1,6 +1,6 @@
 package dev.scalpel.upstream;
 
-/** One signal of an upstream generation: a piece of text, or the end with its reason. */
+/** One signal of an upstream generation: a piece of text, tool calls, or the end with its reason. */
 public sealed interface Chunk {
 
 	/** A piece of generated text, in order. */
@@ -8,8 +8,19 @@ public sealed interface Chunk {
 	}
 
 	/**
+	 * A piece of the tool calls the model is making (OpenAI-compatible providers), passed on as the
+	 * provider sent it.
+	 * @param json the delta's {@code tool_calls}: a JSON array of pieces, each with its {@code index}
+	 * and the parts of {@code id}, {@code type}, {@code function.name} and {@code function.arguments}
+	 * that arrived
+	 * @param text text that came in the same delta, or empty
+	 */
+	record ToolCalls(String json, String text) implements Chunk {
+	}
+
+	/**
 	 * The generation ended normally.
-	 * @param reason {@code stop} or {@code length}
+	 * @param reason {@code stop}, {@code length} or {@code tool_calls}
 	 * @param usage token counts, as the provider reported them or as counted
 	 */
 	record Finished(String reason, Usage usage) implements Chunk {

@@ -48,17 +48,22 @@ final class OpenAiProtocol implements Protocol {
 		for (Message message : request.messages()) {
 			messages.add(Json.turn(message));
 		}
-		body.put("messages", messages);
+		// A tool conversation's messages (tool results, the assistant's calls) go as the client sent them.
+		Object raw = request.options().get("messages");
+		body.put("messages", (raw != null) ? raw : messages);
 		body.put("stream", true);
 		if (endpoint.includeUsage()) {
 			body.put("stream_options", Map.of("include_usage", true));
 		}
-		if (request.maxTokens() != null) {
+		if (request.maxTokens() != null && !request.options().containsKey("max_completion_tokens")) {
 			body.put("max_tokens", request.maxTokens());
 		}
 		if (request.temperature() != null) {
 			body.put("temperature", request.temperature());
 		}
+		// Compatible servers take OpenAI's own fields as they are (max_completion_tokens, which reasoning
+		// models want instead of max_tokens, top_p, stop, seed, response_format, user, ...).
+		request.options().forEach(body::putIfAbsent);
 		return body;
 	}
 
@@ -140,6 +145,11 @@ final class OpenAiProtocol implements Protocol {
 				this.finishReason = reason;
 			}
 			String content = Json.text(choice.path("delta"), "content", null);
+			JsonNode toolCalls = choice.path("delta").path("tool_calls");
+			if (toolCalls.isArray() && !toolCalls.isEmpty()) {
+				this.tokens++;
+				return new Chunk.ToolCalls(toolCalls.toString(), (content != null) ? content : "");
+			}
 			if (content == null || content.isEmpty()) {
 				return null;
 			}
@@ -181,7 +191,8 @@ final class OpenAiProtocol implements Protocol {
 
 		private Chunk.Finished finished() {
 			this.done = true;
-			String reason = "length".equals(this.finishReason) ? "length" : "stop";
+			String reason = ("length".equals(this.finishReason) || "tool_calls".equals(this.finishReason))
+					? this.finishReason : "stop";
 			return new Chunk.Finished(reason, new Usage(this.promptTokens,
 					(this.completionTokens != null) ? this.completionTokens : this.tokens));
 		}

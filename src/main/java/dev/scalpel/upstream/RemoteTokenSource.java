@@ -103,6 +103,11 @@ public final class RemoteTokenSource implements TokenSource {
 		return true;
 	}
 
+	@Override
+	public boolean takesTools() {
+		return this.protocol instanceof OpenAiProtocol;
+	}
+
 	/** The endpoint's circuit breaker. */
 	public CircuitBreaker circuitBreaker() {
 		return this.breaker;

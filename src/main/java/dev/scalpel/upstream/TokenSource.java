@@ -27,6 +27,15 @@ public interface TokenSource {
 	}
 
 	/**
+	 * Whether the source takes OpenAI's tool calling as it is: {@code tools}, {@code tool_choice},
+	 * the messages of a tool conversation (option {@code messages}), and {@code tool_calls} deltas
+	 * back. True for OpenAI-compatible endpoints only.
+	 */
+	default boolean takesTools() {
+		return false;
+	}
+
+	/**
 	 * Refuses a start at once, with {@link UpstreamUnavailable}, while the source takes no calls (its
 	 * circuit breaker is open).
 	 */

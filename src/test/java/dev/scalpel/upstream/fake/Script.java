@@ -82,6 +82,17 @@ public final class Script implements Cloneable {
 		return new Script(List.copyOf(Arrays.asList(tokens)));
 	}
 
+	/**
+	 * An OpenAI-format reply whose chunks carry these deltas as they are (JSON objects, e.g.
+	 * {@code {"tool_calls":[...]}}), each as one chunk, instead of text.
+	 */
+	public static Script deltas(String... deltas) {
+		return new Script(Arrays.stream(deltas).map(delta -> RAW_DELTA + delta).toList());
+	}
+
+	/** Marks a piece sent as a raw OpenAI delta. */
+	static final String RAW_DELTA = "\u0000delta:";
+
 	/** A streamed reply of {@code n} tokens {@code "w1 "}, {@code "w2 "}, ... */
 	public static Script words(int n) {
 		return new Script(IntStream.rangeClosed(1, n).mapToObj(i -> "w" + i + " ").toList());

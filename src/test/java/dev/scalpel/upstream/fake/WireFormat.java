@@ -29,13 +29,15 @@ enum WireFormat {
 
 		@Override
 		String token(Reply reply, String token) {
+			String delta = token.startsWith(Script.RAW_DELTA) ? token.substring(Script.RAW_DELTA.length())
+					: "{\"content\":" + quoted(token) + "}";
 			// Written out rather than built as a tree: the bench's upstream sends tens of thousands of
 			// these a second, and the tree cost more than everything else it does per token. The same
 			// chunk as tokenTree (WireFormatTest holds the two equal).
 			return "data: {\"id\":\"chatcmpl-" + reply.seq() + "\",\"object\":\"chat.completion.chunk\",\"created\":"
 					+ reply.createdEpochSecond() + ",\"model\":" + quoted(reply.model())
-					+ ",\"choices\":[{\"index\":0,\"delta\":{\"content\":" + quoted(token)
-					+ "},\"finish_reason\":null}]" + (reply.usageChunk() ? ",\"usage\":null}\n\n" : "}\n\n");
+					+ ",\"choices\":[{\"index\":0,\"delta\":" + delta + ",\"finish_reason\":null}]"
+					+ (reply.usageChunk() ? ",\"usage\":null}\n\n" : "}\n\n");
 		}
 
 		@Override

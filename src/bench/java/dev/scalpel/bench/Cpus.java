@@ -61,17 +61,20 @@ final class Cpus {
 
 	/** Pins this JVM (every thread it has, and so every thread it starts later) to the bench's cores. */
 	static void pinSelf() {
-		if (!ENABLED) {
-			return;
+		if (ENABLED) {
+			taskset(bench());
 		}
+	}
+
+	private static void taskset(String cpus) {
 		try {
-			Process process = new ProcessBuilder("/usr/bin/taskset", "-a", "-p", "-c", bench(),
+			Process process = new ProcessBuilder("/usr/bin/taskset", "-a", "-p", "-c", cpus,
 					Long.toString(ProcessHandle.current().pid()))
 				.redirectErrorStream(true)
 				.redirectOutput(ProcessBuilder.Redirect.DISCARD)
 				.start();
 			if (process.waitFor() != 0) {
-				throw new IllegalStateException("taskset failed to pin the bench to " + bench());
+				throw new IllegalStateException("taskset failed to pin the bench to " + cpus);
 			}
 		}
 		catch (IOException ex) {
@@ -80,6 +83,16 @@ final class Cpus {
 		catch (InterruptedException ex) {
 			Thread.currentThread().interrupt();
 			throw new IllegalStateException(ex);
+		}
+	}
+
+	/**
+	 * Gives this JVM all the machine's cores again: for the JMH microbenchmarks, whose forks inherit
+	 * the affinity and measure contention between threads that must run on separate cores.
+	 */
+	static void unpinSelf() {
+		if (ENABLED) {
+			taskset(range(0, CORES));
 		}
 	}
 

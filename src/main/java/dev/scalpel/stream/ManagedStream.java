@@ -222,25 +222,20 @@ final class ManagedStream {
 	}
 
 	/** Appends a token unless the stream has ended. */
-	synchronized Appended token(String text, Instant now) {
-		if (this.status != StreamStatus.IN_PROGRESS) {
-			return Appended.DROPPED;
-		}
-		boolean first = this.firstTokenAt == null;
-		if (first) {
-			this.firstTokenAt = now.truncatedTo(ChronoUnit.MILLIS);
-		}
-		this.outputTokens++;
-		this.log.append(StreamEvent.TOKEN, this.encoder.token(text));
-		return first ? Appended.FIRST : Appended.NEXT;
+	Appended token(String text, Instant now) {
+		return output(StreamEvent.TOKEN, this.encoder.token(text), now);
 	}
 
 	/**
 	 * Appends a piece of the model's tool calls ({@code tool_calls} event, data
-	 * {@code {"tool_calls": [...]}} with the provider's pieces as they came); like a token, it is
-	 * output, so the first one sets {@code first_token_at}.
+	 * {@code {"tool_calls": [...]}} with the provider's pieces as they came) unless the stream has
+	 * ended; like a token, it is output, so the first one sets {@code first_token_at}.
 	 */
-	synchronized Appended toolCalls(String json, Instant now) {
+	Appended toolCalls(String json, Instant now) {
+		return output(StreamEvent.TOOL_CALLS, "{\"tool_calls\":" + json + "}", now);
+	}
+
+	private synchronized Appended output(String type, String data, Instant now) {
 		if (this.status != StreamStatus.IN_PROGRESS) {
 			return Appended.DROPPED;
 		}
@@ -249,7 +244,7 @@ final class ManagedStream {
 			this.firstTokenAt = now.truncatedTo(ChronoUnit.MILLIS);
 		}
 		this.outputTokens++;
-		this.log.append(StreamEvent.TOOL_CALLS, "{\"tool_calls\":" + json + "}");
+		this.log.append(type, data);
 		return first ? Appended.FIRST : Appended.NEXT;
 	}
 

@@ -8,7 +8,6 @@ import java.time.Duration;
 import java.util.Objects;
 
 import com.openai.client.OpenAIClient;
-import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.http.StreamResponse;
 import com.openai.errors.InternalServerException;
 import com.openai.errors.RateLimitException;
@@ -76,12 +75,7 @@ class ChatCompletionsRefusalsEndToEndTest {
 	void client() {
 		upstream.reset();
 		this.controlled.reset();
-		this.openai = OpenAIOkHttpClient.builder()
-			.baseUrl("http://localhost:" + this.port + "/v1")
-			.apiKey("sk-any")
-			.maxRetries(0)
-			.timeout(Duration.ofSeconds(10))
-			.build();
+		this.openai = OpenAiClients.scalpel(this.port);
 	}
 
 	@AfterEach

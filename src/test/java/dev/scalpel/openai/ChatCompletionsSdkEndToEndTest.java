@@ -12,7 +12,6 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import com.openai.client.OpenAIClient;
-import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.JsonValue;
 import com.openai.core.http.HttpResponseFor;
 import com.openai.core.http.StreamResponse;
@@ -93,13 +92,7 @@ class ChatCompletionsSdkEndToEndTest {
 	@BeforeEach
 	void client() {
 		upstream.reset();
-		// As an application would configure it, with retries off so that each call is one request.
-		this.openai = OpenAIOkHttpClient.builder()
-			.baseUrl("http://localhost:" + this.port + "/v1")
-			.apiKey("sk-any")
-			.maxRetries(0)
-			.timeout(Duration.ofSeconds(10))
-			.build();
+		this.openai = OpenAiClients.scalpel(this.port);
 	}
 
 	@AfterEach

@@ -1,0 +1,24 @@
+package dev.scalpel.openai;
+
+import java.time.Duration;
+
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+
+/** The official OpenAI Java SDK pointed at a running Scalpel, as an application would configure it. */
+final class OpenAiClients {
+
+	private OpenAiClients() {
+	}
+
+	/** A client of Scalpel's OpenAI door on this port; retries off, so that each call is one request. */
+	static OpenAIClient scalpel(int port) {
+		return OpenAIOkHttpClient.builder()
+			.baseUrl("http://localhost:" + port + "/v1")
+			.apiKey("sk-any")
+			.maxRetries(0)
+			.timeout(Duration.ofSeconds(10))
+			.build();
+	}
+
+}

@@ -232,7 +232,7 @@ final class ManagedStream {
 	 * ended; like a token, it is output, so the first one sets {@code first_token_at}.
 	 */
 	Appended toolCalls(String json, Instant now) {
-		return output(StreamEvent.TOOL_CALLS, "{\"tool_calls\":" + json + "}", now);
+		return output(StreamEvent.TOOL_CALLS, StreamEvent.toolCallsData(json), now);
 	}
 
 	private synchronized Appended output(String type, String data, Instant now) {

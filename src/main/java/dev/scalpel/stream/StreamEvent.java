@@ -4,6 +4,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.Objects;
 
 import org.jspecify.annotations.Nullable;
+import tools.jackson.core.io.JsonStringEncoder;
 
 /**
  * One event of a stream, as it goes out over SSE: its id, type and one line of JSON, encoded once
@@ -24,6 +25,8 @@ public final class StreamEvent {
 	public static final String TOOL_CALLS = "tool_calls";
 
 	private static final String TOKEN_PREFIX = "{\"text\":";
+
+	private static final String TOOL_CALLS_PREFIX = "{\"tool_calls\":";
 
 	private final long id;
 
@@ -61,8 +64,23 @@ public final class StreamEvent {
 	}
 
 	/**
+	 * The data of a {@code token} event: {@code {"text":"..."}}, written by hand rather than through a
+	 * map and the mapper, for it is on the path of every token. {@link #tokenLiteral()} reads it back.
+	 */
+	static String tokenData(String text) {
+		StringBuilder json = new StringBuilder(text.length() + 12).append(TOKEN_PREFIX).append('"');
+		JsonStringEncoder.getInstance().quoteAsString(text, json);
+		return json.append("\"}").toString();
+	}
+
+	/** The data of a {@code tool_calls} event, the provider's pieces as they came; read back by {@link #toolCallsJson()}. */
+	static String toolCallsData(String json) {
+		return TOOL_CALLS_PREFIX + json + "}";
+	}
+
+	/**
 	 * The text of a {@code token} event as a JSON string literal, quotes included, as it stands in the
-	 * event's data ({@code {"text":"..."}}, which the manager writes and nothing else): for another
+	 * event's data (as {@link #tokenData} writes it): for another
 	 * wire format to carry the text without decoding and encoding it again.
 	 */
 	public String tokenLiteral() {
@@ -74,11 +92,10 @@ public final class StreamEvent {
 
 	/** The JSON array of a {@code tool_calls} event's pieces, as it stands in the event's data. */
 	public String toolCallsJson() {
-		String prefix = "{\"tool_calls\":";
-		if (!TOOL_CALLS.equals(this.type) || !this.data.startsWith(prefix) || !this.data.endsWith("}")) {
+		if (!TOOL_CALLS.equals(this.type) || !this.data.startsWith(TOOL_CALLS_PREFIX) || !this.data.endsWith("}")) {
 			throw new IllegalStateException("not a tool_calls event: " + this.type);
 		}
-		return this.data.substring(prefix.length(), this.data.length() - 1);
+		return this.data.substring(TOOL_CALLS_PREFIX.length(), this.data.length() - 1);
 	}
 
 	/** Whether this is the stream's terminal event, always its last. */

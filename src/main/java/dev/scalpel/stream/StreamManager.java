@@ -26,7 +26,6 @@ import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import reactor.core.publisher.SignalType;
 import reactor.core.scheduler.Scheduler;
-import tools.jackson.core.io.JsonStringEncoder;
 import tools.jackson.databind.json.JsonMapper;
 
 import org.springframework.boot.availability.AvailabilityChangeEvent;
@@ -669,12 +668,9 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 			return this.json.writeValueAsString(view);
 		}
 
-		/** On the path of every token: written by hand rather than through a map and the mapper. */
 		@Override
 		public String token(String text) {
-			StringBuilder json = new StringBuilder(text.length() + 12).append("{\"text\":\"");
-			JsonStringEncoder.getInstance().quoteAsString(text, json);
-			return json.append("\"}").toString();
+			return StreamEvent.tokenData(text);
 		}
 
 		@Override

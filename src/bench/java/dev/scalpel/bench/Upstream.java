@@ -25,7 +25,11 @@ final class Upstream implements AutoCloseable {
 	private final int adminPort;
 
 	/** Tag to close time (nanoTime) of every connection closed, collected from {@code /stats}. */
-	private final Map<String, Long> closes = new HashMap<>();
+	/** A stream's upstream request: when it was received and when its connection closed (nanoTime). */
+	record Close(long requestedNanos, long closedNanos) {
+	}
+
+	private final Map<String, Close> closes = new HashMap<>();
 
 	private Upstream(Process process, int port, int adminPort) {
 		this.process = process;
@@ -86,7 +90,7 @@ final class Upstream implements AutoCloseable {
 		JsonNode stats = JsonMapper.shared()
 			.readTree(Http.get("http://127.0.0.1:" + this.adminPort + "/stats").body());
 		for (JsonNode close : stats.path("closes")) {
-			this.closes.put(close.path(0).asString(), close.path(1).asLong());
+			this.closes.put(close.path(0).asString(), new Close(close.path(3).asLong(), close.path(1).asLong()));
 		}
 		return stats;
 	}
@@ -95,8 +99,8 @@ final class Upstream implements AutoCloseable {
 		return stats().path("open_connections").asInt();
 	}
 
-	/** When the connection of the stream with this tag closed (nanoTime), or null if not seen. */
-	Long closedNanos(String tag) {
+	/** When the request of the stream with this tag came and its connection closed, or null if not seen. */
+	Close close(String tag) {
 		return this.closes.get(tag);
 	}
 

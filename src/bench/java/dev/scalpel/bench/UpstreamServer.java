@@ -78,7 +78,8 @@ public final class UpstreamServer {
 			this.closedByClient.incrementAndGet();
 		}
 		if (connection.tag() != null) {
-			this.closes.add(new Object[] { connection.tag(), connection.closedNanos(), connection.closedByClient() });
+			this.closes.add(new Object[] { connection.tag(), connection.closedNanos(), connection.closedByClient(),
+					connection.taggedNanos() });
 		}
 	}
 

@@ -292,7 +292,7 @@ public final class TestUpstream implements AutoCloseable {
 				Map.copyOf(headers), body, parse(body), System.nanoTime());
 		JsonNode messages = (received.json() != null) ? received.json().path("messages") : null;
 		if (messages != null && messages.isArray() && !messages.isEmpty()) {
-			connection.tag(messages.get(messages.size() - 1).path("content").asString(null));
+			connection.tag(messages.get(messages.size() - 1).path("content").asString(null), received.receivedNanos());
 		}
 		if (this.record) {
 			this.requests.add(received);

@@ -107,6 +107,8 @@ class TestUpstreamTest {
 		assertThat(request.json().path("model").asString()).isEqualTo("gpt-test");
 		assertThat(request.connection().isOpen()).as("keep-alive").isTrue();
 		assertThat(request.receivedNanos()).isGreaterThanOrEqualTo(request.connection().openedNanos());
+		assertThat(request.connection().tag()).as("the last message's content").isEqualTo("Hi");
+		assertThat(request.connection().taggedNanos()).isEqualTo(request.receivedNanos());
 	}
 
 	@Test

@@ -33,6 +33,8 @@ public final class UpstreamConnection {
 
 	private volatile @Nullable String tag;
 
+	private volatile long taggedNanos;
+
 	UpstreamConnection(int id, Channel channel) {
 		this.id = id;
 		this.channel = channel;
@@ -99,7 +101,6 @@ public final class UpstreamConnection {
 		return this.closedSignal.asMono();
 	}
 
-	/** Marks a close started by the server, before it happens. */
 	/**
 	 * The content of the last message of the newest request on this connection: a load generator
 	 * puts a stream's own tag there to match the connection to its stream. Null before a request.
@@ -108,10 +109,17 @@ public final class UpstreamConnection {
 		return this.tag;
 	}
 
-	void tag(@Nullable String tag) {
-		this.tag = tag;
+	/** When the request that set {@link #tag()} was received ({@link System#nanoTime()}), 0 before. */
+	public long taggedNanos() {
+		return this.taggedNanos;
 	}
 
+	void tag(@Nullable String tag, long receivedNanos) {
+		this.tag = tag;
+		this.taggedNanos = receivedNanos;
+	}
+
+	/** Marks a close started by the server, before it happens. */
 	void closingByServer() {
 		this.closedByServer = true;
 	}

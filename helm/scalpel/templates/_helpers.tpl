@@ -1,0 +1,162 @@
+{{/*
+Expand the name of the chart.
+*/}}
+{{- define "scalpel.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Create a default fully qualified app name.
+We truncate at 63 chars because some Kubernetes name fields are limited to this (by the DNS naming spec).
+If release name contains chart name it will be used as a full name.
+*/}}
+{{- define "scalpel.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Create chart name and version as used by the chart label.
+*/}}
+{{- define "scalpel.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels
+*/}}
+{{- define "scalpel.labels" -}}
+helm.sh/chart: {{ include "scalpel.chart" . }}
+{{ include "scalpel.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Selector labels
+*/}}
+{{- define "scalpel.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "scalpel.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Create the name of the service account to use
+*/}}
+{{- define "scalpel.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "scalpel.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image reference: repository with the digest when one is set, else the tag (default appVersion).
+*/}}
+{{- define "scalpel.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Secret holding provider keys: existingSecret, the chart's own, or none.
+*/}}
+{{- define "scalpel.secretName" -}}
+{{- if .Values.secret.existingSecret }}
+{{- .Values.secret.existingSecret }}
+{{- else if and .Values.secret.create .Values.secret.providerApiKeys }}
+{{- include "scalpel.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Seconds Kubernetes gives a pod to stop: the value set, or preStop + drain + 10 s. Refuses a value
+that leaves no time to drain.
+*/}}
+{{- define "scalpel.terminationGracePeriodSeconds" -}}
+{{- $needed := add .Values.drain.preStopSeconds .Values.drain.timeoutSeconds }}
+{{- $set := int .Values.terminationGracePeriodSeconds }}
+{{- if eq $set 0 }}
+{{- add $needed 10 }}
+{{- else if le $set (int $needed) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be longer than drain.preStopSeconds + drain.timeoutSeconds (%d)" $set (int $needed)) }}
+{{- else }}
+{{- $set }}
+{{- end }}
+{{- end }}
+
+{{/*
+application.yaml of the ConfigMap: ports, the drain, the secrets' config tree and the scalpel:
+section from .Values.config (extra merged over it) and .Values.providers.
+*/}}
+{{- define "scalpel.applicationYaml" -}}
+{{- $config := omit .Values.config "extra" | deepCopy }}
+{{- $config = mergeOverwrite $config (deepCopy .Values.config.extra) }}
+{{- $streams := get $config "streams" | default dict }}
+{{- $_ := set $streams "drain-timeout" (printf "%ds" (int .Values.drain.timeoutSeconds)) }}
+{{- $_ := set $config "streams" $streams }}
+{{- if .Values.providers }}
+{{- $providers := get $config "providers" | default dict }}
+{{- $endpoints := list }}
+{{- range .Values.providers }}
+{{- $endpoint := dict "name" .name "type" .type "base-url" .baseUrl "models" (.models | default list) }}
+{{- if .apiKeySecretKey }}
+{{- $_ := set $endpoint "api-key" (printf "${%s:}" .apiKeySecretKey) }}
+{{- end }}
+{{- with .headers }}
+{{- $_ := set $endpoint "headers" . }}
+{{- end }}
+{{- if hasKey . "includeUsage" }}
+{{- $_ := set $endpoint "include-usage" .includeUsage }}
+{{- end }}
+{{- with .defaultMaxTokens }}
+{{- $_ := set $endpoint "default-max-tokens" . }}
+{{- end }}
+{{- $endpoints = append $endpoints $endpoint }}
+{{- end }}
+{{- $_ := set $providers "endpoints" $endpoints }}
+{{- $_ := set $config "providers" $providers }}
+{{- end }}
+server:
+  port: {{ .Values.service.port }}
+management:
+  server:
+    port: {{ .Values.metrics.port }}
+spring:
+  lifecycle:
+    # The drain happens inside one shutdown phase, which must be allowed longer than the drain.
+    timeout-per-shutdown-phase: {{ add .Values.drain.timeoutSeconds 5 }}s
+  config:
+    # Provider keys: one file per key of the Secret, read as properties (${openai-api-key:}).
+    import: optional:configtree:/etc/scalpel/secrets/
+scalpel:
+  {{- toYaml $config | nindent 2 }}
+{{- end }}
+
+{{/*
+JVM options for the container, on top of the image's own.
+*/}}
+{{- define "scalpel.javaToolOptions" -}}
+{{- $options := list (printf "-XX:MaxRAMPercentage=%v" .Values.jvm.maxRamPercentage) }}
+{{- if gt (int .Values.jvm.activeProcessorCount) 0 }}
+{{- $options = append $options (printf "-XX:ActiveProcessorCount=%d" (int .Values.jvm.activeProcessorCount)) }}
+{{- end }}
+{{- with .Values.jvm.extraOptions }}
+{{- $options = append $options . }}
+{{- end }}
+{{- join " " $options }}
+{{- end }}

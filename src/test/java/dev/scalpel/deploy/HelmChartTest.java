@@ -332,7 +332,7 @@ class HelmChartTest {
 	 * helm-java's template leaves hooks out, as {@code helm install} does from the release manifest; so
 	 * the {@code helm test} pod is rendered from a copy of the chart whose hook annotation is removed.
 	 */
-	private static Rendered renderTestHooks(String valuesFile, Path copy) throws IOException {
+	static Rendered renderTestHooks(String valuesFile, Path copy) throws IOException {
 		try (Stream<Path> files = Files.walk(CHART)) {
 			for (Path source : files.toList()) {
 				Path target = copy.resolve(CHART.relativize(source).toString());

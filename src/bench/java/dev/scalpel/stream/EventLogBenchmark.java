@@ -307,7 +307,7 @@ public class EventLogBenchmark {
 		StreamManager manager = new StreamManager(new SlotPool(64, 256, Duration.ofSeconds(30)),
 				new ModelRouter(List.of(source)), registry, STREAMS, UPSTREAM, LIMITS, MODEL, Duration.ofSeconds(1),
 				JSON, Clock.systemUTC(), Schedulers.parallel(), new StreamObserver() {
-				});
+				}, SharedStreams.NONE);
 		manager.start();
 		return manager;
 	}

@@ -52,6 +52,8 @@ final class ManagedStream {
 
 	private final EventLog log;
 
+	private final SharedStreams shared;
+
 	private final List<Listener> listeners = new CopyOnWriteArrayList<>();
 
 	// Everything below is guarded by this.
@@ -100,7 +102,8 @@ final class ManagedStream {
 	private @Nullable Disposable timer;
 
 	ManagedStream(String id, long order, GenerationRequest request, String model, TokenSource source,
-			boolean background, Map<String, String> metadata, Instant createdAt, int maxEvents, EventEncoder encoder) {
+			boolean background, Map<String, String> metadata, Instant createdAt, int maxEvents, EventEncoder encoder,
+			SharedStreams shared) {
 		this.id = id;
 		this.order = order;
 		this.request = request;
@@ -110,9 +113,10 @@ final class ManagedStream {
 		this.metadata = Map.copyOf(metadata);
 		this.createdAt = createdAt.truncatedTo(ChronoUnit.MILLIS);
 		this.encoder = encoder;
+		this.shared = shared;
 		this.log = new EventLog(maxEvents);
 		synchronized (this) {
-			this.log.append(StreamEvent.CREATED, encoder.status(viewLocked(this.log.lastId() + 1)));
+			appendStatus(StreamEvent.CREATED);
 		}
 	}
 
@@ -186,7 +190,8 @@ final class ManagedStream {
 			return false;
 		}
 		this.queuePosition = position;
-		this.log.append(StreamEvent.QUEUED, this.encoder.queued(position));
+		StreamEvent queued = this.log.append(StreamEvent.QUEUED, this.encoder.queued(position));
+		share(queued, this.shared.wantsViews() ? this.encoder.status(viewLocked(queued.id())) : null);
 		return true;
 	}
 
@@ -205,7 +210,7 @@ final class ManagedStream {
 		this.startedAt = now.truncatedTo(ChronoUnit.MILLIS);
 		this.startedNanos = System.nanoTime();
 		this.queuePosition = null;
-		this.log.append(StreamEvent.STARTED, this.encoder.status(viewLocked(this.log.lastId() + 1)));
+		appendStatus(StreamEvent.STARTED);
 		return true;
 	}
 
@@ -244,7 +249,8 @@ final class ManagedStream {
 			this.firstTokenAt = now.truncatedTo(ChronoUnit.MILLIS);
 		}
 		this.outputTokens++;
-		this.log.append(type, data);
+		StreamEvent output = this.log.append(type, data);
+		share(output, (first && this.shared.wantsViews()) ? this.encoder.status(viewLocked(output.id())) : null);
 		return first ? Appended.FIRST : Appended.NEXT;
 	}
 
@@ -314,7 +320,7 @@ final class ManagedStream {
 			// The provider's count when it reported one, else the tokens the source counted.
 			this.outputTokens = usage.outputTokens();
 		}
-		this.log.append(StreamEvent.terminalType(this.status), this.encoder.status(viewLocked(this.log.lastId() + 1)));
+		appendStatus(StreamEvent.terminalType(this.status));
 		Held held = new Held(this.generation, this.acquisition, this.permit, this.deadline, this.timer,
 				this.createdNanos, this.startedNanos);
 		this.generation = null;
@@ -407,6 +413,16 @@ final class ManagedStream {
 
 	synchronized long lastEventId() {
 		return this.log.lastId();
+	}
+
+	/** Appends a status event (its data: the status object as of itself) and shares it. */
+	private void appendStatus(String type) {
+		String view = this.encoder.status(viewLocked(this.log.lastId() + 1));
+		share(this.log.append(type, view), view);
+	}
+
+	private void share(StreamEvent event, @Nullable String view) {
+		this.shared.appended(this.id, event, view, this.outputTokens);
 	}
 
 	/** The status object; {@code lastEventId} is the newest event's id, or the one about to be appended. */

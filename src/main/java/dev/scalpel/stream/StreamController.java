@@ -6,6 +6,8 @@ import java.util.List;
 import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.tags.Tag;
 import org.jspecify.annotations.Nullable;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
 
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.InvalidMediaTypeException;
@@ -49,7 +51,7 @@ class StreamController {
 		StreamManager.Started started = this.manager.start(body, listen);
 		if (started.listener() != null) {
 			return eventStream().header("X-Stream-Id", started.view().id())
-				.body(sse(started.listener()));
+				.body(sse(started.listener().events()));
 		}
 		return ResponseEntity.accepted()
 			.location(java.net.URI.create("/v1/streams/" + started.view().id()))
@@ -61,27 +63,26 @@ class StreamController {
 	@Operation(summary = "Attach to a stream, or resume it",
 			description = "Replays the retained events after Last-Event-ID (or ?after=), then follows live.")
 	@GetMapping("/{id}/events")
-	ResponseEntity<EventStream> events(@PathVariable String id,
+	Mono<ResponseEntity<EventStream>> events(@PathVariable String id,
 			@RequestHeader(name = "Last-Event-ID", required = false) @Nullable String lastEventId,
 			@RequestParam(name = "after", required = false) @Nullable String after) {
 		// The header wins: a browser's EventSource reconnects to the same URL and sends the header.
 		long position = (lastEventId != null) ? position("Last-Event-ID", lastEventId)
 				: (after != null) ? position("after", after) : 0;
-		Listener listener = this.manager.attach(id, position);
-		return eventStream().body(sse(listener));
+		return this.manager.eventsAnywhere(id, position).map(events -> eventStream().body(sse(events)));
 	}
 
 	@Operation(summary = "Status of a stream")
 	@GetMapping(path = "/{id}", produces = MediaType.APPLICATION_JSON_VALUE)
-	StreamView status(@PathVariable String id) {
-		return this.manager.status(id);
+	Mono<StreamView> status(@PathVariable String id) {
+		return this.manager.statusAnywhere(id);
 	}
 
 	@Operation(summary = "Cancel a stream",
 			description = "Idempotent. When it answers, the slot is free and the upstream call closed.")
 	@PostMapping(path = "/{id}/cancel", produces = MediaType.APPLICATION_JSON_VALUE)
-	StreamView cancel(@PathVariable String id) {
-		return this.manager.cancel(id);
+	Mono<StreamView> cancel(@PathVariable String id) {
+		return this.manager.cancelAnywhere(id);
 	}
 
 	@Operation(summary = "List streams, newest first")
@@ -106,8 +107,8 @@ class StreamController {
 	}
 
 	/** The listener's events as SSE frames, with keep-alive comments while it is quiet. */
-	private EventStream sse(Listener listener) {
-		return EventStream.withHeartbeats(listener.events().map(StreamEvent::frame), this.heartbeat);
+	private EventStream sse(Flux<StreamEvent> events) {
+		return EventStream.withHeartbeats(events.map(StreamEvent::frame), this.heartbeat);
 	}
 
 	private static ResponseEntity.BodyBuilder eventStream() {

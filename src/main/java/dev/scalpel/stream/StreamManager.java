@@ -9,6 +9,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -88,6 +89,8 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 
 	private final StreamObserver observer;
 
+	private final SharedStreams shared;
+
 	/** Listeners attached right now. */
 	private final AtomicInteger listeners = new AtomicInteger();
 
@@ -102,7 +105,7 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 
 	StreamManager(SlotPool slots, ModelRouter router, StreamRegistry registry, StreamProperties properties,
 			UpstreamProperties upstream, LimitProperties limits, String defaultModel, Duration retryAfter,
-			JsonMapper json, Clock clock, Scheduler timers, StreamObserver observer) {
+			JsonMapper json, Clock clock, Scheduler timers, StreamObserver observer, SharedStreams shared) {
 		this.slots = slots;
 		this.router = router;
 		this.registry = registry;
@@ -114,6 +117,10 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		this.clock = clock;
 		this.timers = timers;
 		this.observer = observer;
+		this.shared = shared;
+		// Another replica asked to cancel one of ours: as a cancel here.
+		shared.onCancelRequest(id -> registry.find(id)
+			.ifPresent(stream -> end(stream, FinishReason.CANCEL_REQUESTED, null, ManagedStream.Guard.NONE)));
 	}
 
 	/** A stream that was just started, with its first listener when the start asked for one. */
@@ -150,6 +157,9 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		if (!this.accepting) {
 			throw new ShuttingDown();
 		}
+		if (!this.shared.available()) {
+			throw new ClusterUnavailable();
+		}
 		if ((options.containsKey("tools") || options.containsKey("messages")) && !route.source().takesTools()) {
 			throw InvalidRequest.invalid(options.containsKey("tools") ? "tools" : "messages",
 					"tool calling is passed through to OpenAI-compatible endpoints only, and "
@@ -160,7 +170,7 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 				valid.generation().withModel(route.upstreamModel()).withOptions(options), valid.generation().model(),
 				route.source(),
 				valid.background(), valid.metadata(), this.clock.instant(),
-				this.properties.maxEvents(), this.encoder);
+				this.properties.maxEvents(), this.encoder, this.shared);
 		Acquisition acquisition = null;
 		if (listen || valid.background()) {
 			// Refused synchronously when the queue is full, before the stream is visible to anyone.
@@ -227,6 +237,43 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		ManagedStream stream = find(id);
 		end(stream, FinishReason.CANCEL_REQUESTED, null, ManagedStream.Guard.NONE);
 		return stream.view();
+	}
+
+	/** The status of a stream held here or, in redis mode, by another replica. */
+	Mono<StreamView> statusAnywhere(String id) {
+		Optional<ManagedStream> local = findHere(id);
+		return local.isPresent() ? Mono.just(local.get().view())
+				: this.shared.status(id).switchIfEmpty(Mono.error(() -> new StreamNotFound(id)));
+	}
+
+	/**
+	 * Cancels a stream held here (as {@link #cancel}) or, in redis mode, by another replica, whose owner
+	 * does it; the status after.
+	 */
+	Mono<StreamView> cancelAnywhere(String id) {
+		Optional<ManagedStream> local = findHere(id);
+		return local.isPresent() ? Mono.fromSupplier(() -> cancel(id))
+				: this.shared.cancel(id).switchIfEmpty(Mono.error(() -> new StreamNotFound(id)));
+	}
+
+	/**
+	 * The events of a stream held here (as {@link #attach}) or, in redis mode, by another replica:
+	 * replayed after {@code after}, then live. Errors ({@code 404}, {@code 410}, {@code 429}) come
+	 * before any event.
+	 */
+	Mono<Flux<StreamEvent>> eventsAnywhere(String id, long after) {
+		if (after < 0) {
+			throw InvalidRequest.invalid("after", "must not be negative");
+		}
+		Optional<ManagedStream> local = findHere(id);
+		return local.isPresent() ? Mono.fromSupplier(() -> attach(id, after).events()) : this.shared.events(id, after);
+	}
+
+	private Optional<ManagedStream> findHere(String id) {
+		if (!StreamIds.wellFormed(id)) {
+			throw new StreamNotFound(id);
+		}
+		return this.registry.find(id);
 	}
 
 	/** Streams newest first, optionally of one status, after a cursor stream. */

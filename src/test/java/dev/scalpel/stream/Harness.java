@@ -60,7 +60,7 @@ final class Harness {
 		StreamManager manager = new StreamManager(slots, new ModelRouter(List.of(sources)),
 				new InMemoryStreamRegistry(streams.retention()), streams, upstream, limits(), "simulated",
 				Duration.ofSeconds(1), JSON, Clock.systemUTC(), timers, new StreamObserver() {
-				});
+				}, SharedStreams.NONE);
 		manager.start();
 		return manager;
 	}

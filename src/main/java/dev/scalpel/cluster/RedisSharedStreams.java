@@ -1,0 +1,567 @@
+package dev.scalpel.cluster;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArraySet;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+
+import io.lettuce.core.Limit;
+import io.lettuce.core.Range;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.SetArgs;
+import io.lettuce.core.StreamMessage;
+import io.lettuce.core.XAddArgs;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.lettuce.core.api.reactive.RedisReactiveCommands;
+import io.lettuce.core.codec.StringCodec;
+import io.lettuce.core.pubsub.RedisPubSubAdapter;
+import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
+import org.apache.commons.logging.Log;
+import org.apache.commons.logging.LogFactory;
+import org.jspecify.annotations.Nullable;
+import reactor.core.Disposable;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.publisher.Sinks;
+import reactor.core.scheduler.Schedulers;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ObjectNode;
+
+import org.springframework.context.SmartLifecycle;
+import org.springframework.data.redis.connection.RedisStandaloneConfiguration;
+import org.springframework.data.redis.connection.lettuce.LettuceConnectionFactory;
+
+import dev.scalpel.stream.EventsExpired;
+import dev.scalpel.stream.InvalidRequest;
+import dev.scalpel.stream.SharedStreams;
+import dev.scalpel.stream.StreamEvent;
+import dev.scalpel.stream.StreamNotFound;
+import dev.scalpel.stream.StreamView;
+
+/**
+ * Redis mode. The owner of a stream writes what it appends: each event to a Redis Stream
+ * ({@code events:<id>}, entry id = event id, trimmed to {@code max-events}) and to a pub/sub channel,
+ * and the status to a hash ({@code stream:<id>}: the status object, the last event id, the output
+ * tokens, the owner). The terminal event goes through a Lua script that writes it only if no terminal
+ * state is recorded yet, so across replicas the first terminal transition wins; from then on both keys
+ * expire after the retention.
+ *
+ * <p>Another replica reads the hash for the status, replays the Redis Stream and follows the channel
+ * for events, and sends a cancel to the owner's channel ({@code cancel:<replica>}); the owner ends the
+ * stream as a cancel of its own (slot, upstream call, listeners). If the owner does not end it within
+ * {@code cancel-timeout}, or its lease has lapsed, the cancelling replica records the terminal state
+ * itself with the same script. Each replica renews a lease ({@code replica:<id>}); the live streams
+ * ({@code owned:<replica>}) of one whose lease lapsed are ended {@code failed/owner_lost} by any live
+ * replica.
+ *
+ * <p>Lettuce rather than Spring's template: the owner's writes are fire-and-forget commands on one
+ * connection, which keeps them in the order the stream appended them, with no reply awaited on the
+ * token path.
+ */
+public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
+
+	private static final Log logger = LogFactory.getLog(RedisSharedStreams.class);
+
+	private static final DateTimeFormatter TIMESTAMP = DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'")
+		.withZone(ZoneOffset.UTC);
+
+	/** The owner's terminal event: written only while no terminal state is recorded. */
+	private static final String OWNER_TERMINAL = """
+			if redis.call('HEXISTS', KEYS[1], 'final') == 1 then return 0 end
+			local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+			if tonumber(ARGV[1]) > last then
+			  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], ARGV[1] .. '-0', 't', ARGV[2], 'd', ARGV[3])
+			end
+			redis.call('HSET', KEYS[1], 'last', ARGV[1], 'tokens', ARGV[5], 'view', ARGV[4], 'final', '1')
+			redis.call('SREM', KEYS[3], ARGV[8])
+			redis.call('PEXPIRE', KEYS[1], ARGV[6])
+			redis.call('PEXPIRE', KEYS[2], ARGV[6])
+			redis.call('PUBLISH', ARGV[9], ARGV[1] .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[3])
+			return 1
+			""";
+
+	/**
+	 * A terminal state recorded by another replica than the owner (a cancel the owner did not carry out,
+	 * or a lapsed owner): the status object is rewritten here, the terminal event appended after the
+	 * last one. Returns the terminal status object, the one already recorded if there was one, or
+	 * nothing for an unknown stream.
+	 */
+	private static final String REMOTE_TERMINAL = """
+			local json = redis.call('HGET', KEYS[1], 'view')
+			if not json then return false end
+			if redis.call('HEXISTS', KEYS[1], 'final') == 1 then return json end
+			local view = cjson.decode(json)
+			local id = tonumber(redis.call('HGET', KEYS[1], 'last') or '0') + 1
+			view['status'] = ARGV[1]
+			view['finish_reason'] = ARGV[2]
+			view['ended_at'] = ARGV[3]
+			if ARGV[1] == 'cancelled' then view['cancelled_at'] = ARGV[3] end
+			if ARGV[4] ~= '' then view['error'] = cjson.decode(ARGV[4]) end
+			view['queue_position'] = cjson.null
+			view['last_event_id'] = id
+			local tokens = redis.call('HGET', KEYS[1], 'tokens')
+			if tokens then view['usage']['output_tokens'] = tonumber(tokens) end
+			json = cjson.encode(view)
+			redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], id .. '-0', 't', ARGV[7], 'd', json)
+			redis.call('HSET', KEYS[1], 'last', id, 'view', json, 'final', '1')
+			redis.call('SREM', KEYS[3], ARGV[8])
+			redis.call('PEXPIRE', KEYS[1], ARGV[5])
+			redis.call('PEXPIRE', KEYS[2], ARGV[5])
+			redis.call('PUBLISH', ARGV[9], id .. '\\n' .. ARGV[7] .. '\\n' .. json)
+			return json
+			""";
+
+	private final LettuceConnectionFactory factory;
+
+	private final ClusterProperties properties;
+
+	private final JsonMapper json;
+
+	private final Duration retention;
+
+	private final int maxEvents;
+
+	private final String replicaId;
+
+	private final String prefix;
+
+	private final Map<String, Followed> followers = new ConcurrentHashMap<>();
+
+	private volatile @Nullable Consumer<String> cancels;
+
+	private volatile boolean available;
+
+	private volatile boolean running;
+
+	private @Nullable RedisClient client;
+
+	private @Nullable StatefulRedisConnection<String, String> connection;
+
+	private @Nullable StatefulRedisPubSubConnection<String, String> pubsub;
+
+	private @Nullable Disposable leases;
+
+	RedisSharedStreams(LettuceConnectionFactory factory, ClusterProperties properties, JsonMapper json,
+			Duration retention, int maxEvents) {
+		this.factory = factory;
+		this.properties = properties;
+		this.json = json;
+		this.retention = retention;
+		this.maxEvents = maxEvents;
+		this.replicaId = (properties.replicaId() != null && !properties.replicaId().isBlank())
+				? properties.replicaId() : hostName() + "-" + UUID.randomUUID().toString().substring(0, 8);
+		this.prefix = properties.keyPrefix();
+	}
+
+	String replicaId() {
+		return this.replicaId;
+	}
+
+	// --- the owner's side
+
+	@Override
+	public boolean wantsViews() {
+		return true;
+	}
+
+	@Override
+	public void appended(String streamId, StreamEvent event, @Nullable String view, int outputTokens) {
+		RedisAsyncCommands<String, String> redis = commands();
+		if (redis == null) {
+			return;
+		}
+		String hash = hash(streamId);
+		if (event.terminal()) {
+			redis.eval(OWNER_TERMINAL, ScriptOutputType.INTEGER,
+					new String[] { hash, events(streamId), owned(this.replicaId) }, Long.toString(event.id()),
+					event.type(), event.data(), (view != null) ? view : event.data(), Integer.toString(outputTokens),
+					Long.toString(this.retention.toMillis()), Integer.toString(this.maxEvents), streamId,
+					channel(streamId));
+			return;
+		}
+		redis.xadd(events(streamId),
+				new XAddArgs().id(event.id() + "-0").maxlen(this.maxEvents).approximateTrimming(),
+				Map.of("t", event.type(), "d", event.data()));
+		Map<String, String> fields = new LinkedHashMap<>();
+		fields.put("last", Long.toString(event.id()));
+		fields.put("tokens", Integer.toString(outputTokens));
+		if (view != null) {
+			fields.put("view", view);
+			fields.put("owner", this.replicaId);
+		}
+		redis.hset(hash, fields);
+		if (StreamEvent.CREATED.equals(event.type())) {
+			redis.sadd(owned(this.replicaId), streamId);
+		}
+		redis.publish(channel(streamId), message(event));
+	}
+
+	@Override
+	public void onCancelRequest(Consumer<String> cancel) {
+		this.cancels = cancel;
+	}
+
+	@Override
+	public boolean available() {
+		return this.available;
+	}
+
+	// --- another replica's side
+
+	@Override
+	public Mono<StreamView> status(String id) {
+		return reactive().flatMap(redis -> redis.hmget(hash(id), "view", "last", "tokens", "final")
+			.collectList()
+			.flatMap(values -> {
+				String view = values.get(0).getValueOrElse(null);
+				if (view == null) {
+					return Mono.empty();
+				}
+				boolean terminal = values.get(3).hasValue();
+				return Mono.just(view(view, terminal ? null : values.get(1).getValueOrElse(null),
+						terminal ? null : values.get(2).getValueOrElse(null)));
+			}));
+	}
+
+	@Override
+	public Mono<StreamView> cancel(String id) {
+		return reactive().flatMap(redis -> redis.hmget(hash(id), "view", "owner", "final").collectList().flatMap(values -> {
+			String view = values.get(0).getValueOrElse(null);
+			if (view == null) {
+				return Mono.<StreamView>empty();
+			}
+			if (values.get(2).hasValue()) {
+				return Mono.just(view(view, null, null));
+			}
+			String owner = values.get(1).getValueOrElse("");
+			return redis.exists(lease(owner)).flatMap(alive -> {
+				if (alive == 0) {
+					return recordTerminal(id, "cancelled", "cancel_requested", null);
+				}
+				// Ask the owner once this replica follows the stream, and answer when its terminal event
+				// (written with the terminal state, in one script) shows the owner did it.
+				Sinks.One<Boolean> ended = Sinks.one();
+				Disposable following = follow(id, () -> redis.publish(cancelChannel(owner), id)
+					.then(redis.hexists(hash(id), "final"))
+					.subscribe(already -> {
+						if (already) {
+							ended.tryEmitValue(true);
+						}
+					}, ended::tryEmitError))
+					.filter(StreamEvent::terminal)
+					.next()
+					.subscribe(terminal -> ended.tryEmitValue(true), ended::tryEmitError);
+				return ended.asMono()
+					.then(status(id))
+					.timeout(this.properties.cancelTimeout(),
+							Mono.defer(() -> recordTerminal(id, "cancelled", "cancel_requested", null)))
+					.doFinally(signal -> following.dispose());
+			});
+		}));
+	}
+
+	@Override
+	public Mono<Flux<StreamEvent>> events(String id, long after) {
+		return reactive().flatMap(redis -> redis.hmget(hash(id), "view", "last").collectList().flatMap(values -> {
+			if (!values.get(0).hasValue()) {
+				return Mono.error(new StreamNotFound(id));
+			}
+			long last = Long.parseLong(values.get(1).getValueOrElse("0"));
+			if (after > last) {
+				return Mono.error(InvalidRequest.invalid("after", "is beyond the newest event, " + last));
+			}
+			return redis.xrange(events(id), Range.create("-", "+"), Limit.from(1)).next().map(RedisSharedStreams::eventId)
+				.defaultIfEmpty(last + 1)
+				.flatMap(first -> {
+					if (after + 1 < first) {
+						return Mono.error(new EventsExpired(after, first));
+					}
+					return Mono.just(replayThenFollow(redis, id, after));
+				});
+		}));
+	}
+
+	private Flux<StreamEvent> replayThenFollow(RedisReactiveCommands<String, String> redis, String id, long after) {
+		return Flux.defer(() -> {
+			AtomicLong emitted = new AtomicLong(after);
+			// The replay is read once the channel is subscribed, so that nothing falls between the two.
+			Sinks.Empty<Void> subscribed = Sinks.empty();
+			Flux<StreamEvent> live = follow(id, subscribed::tryEmitEmpty).replay().autoConnect(0);
+			Flux<StreamEvent> replay = subscribed.asMono()
+				.thenMany(redis.xrange(events(id), Range.create((after + 1) + "-0", "+")))
+				.map(message -> new StreamEvent(eventId(message), message.getBody().get("t"),
+						message.getBody().get("d")));
+			return Flux.concat(replay, live)
+				.filter(event -> event.id() > emitted.get())
+				.doOnNext(event -> emitted.set(event.id()))
+				.takeUntil(StreamEvent::terminal);
+		});
+	}
+
+	/** A channel this replica follows for the streams of others, with the followers it serves. */
+	private record Followed(Set<Sinks.Many<StreamEvent>> sinks, Mono<Void> subscribed) {
+	}
+
+	/**
+	 * Events published for a stream from now on, while subscribed; {@code ready} runs once Redis has
+	 * confirmed the channel subscription.
+	 */
+	private Flux<StreamEvent> follow(String id, Runnable ready) {
+		String channel = channel(id);
+		return Flux.create(sink -> {
+			StatefulRedisPubSubConnection<String, String> pubsub = this.pubsub;
+			if (pubsub == null) {
+				sink.error(new IllegalStateException("not connected to Redis"));
+				return;
+			}
+			Sinks.Many<StreamEvent> events = Sinks.many().unicast().onBackpressureBuffer();
+			Followed followed;
+			synchronized (this.followers) {
+				followed = this.followers.computeIfAbsent(channel, key -> new Followed(new CopyOnWriteArraySet<>(),
+						pubsub.reactive().subscribe(channel).cache()));
+				followed.sinks().add(events);
+			}
+			Disposable forwarding = events.asFlux().subscribe(sink::next, sink::error, sink::complete);
+			Disposable subscribing = followed.subscribed().subscribe(null, sink::error, ready);
+			sink.onDispose(() -> {
+				forwarding.dispose();
+				subscribing.dispose();
+				synchronized (this.followers) {
+					followed.sinks().remove(events);
+					if (followed.sinks().isEmpty() && this.followers.remove(channel, followed)) {
+						pubsub.async().unsubscribe(channel);
+					}
+				}
+			});
+		});
+	}
+
+	/** Records a terminal state for a stream whose owner did not, or could not. */
+	private Mono<StreamView> recordTerminal(String id, String status, String reason, @Nullable String error) {
+		return reactive().flatMap(redis -> redis.hget(hash(id), "owner")
+			.defaultIfEmpty("")
+			.flatMap(owner -> redis
+				.<String>eval(REMOTE_TERMINAL, ScriptOutputType.VALUE,
+						new String[] { hash(id), events(id), owned(owner) }, status, reason,
+						TIMESTAMP.format(Instant.now()), (error != null) ? error : "",
+						Long.toString(this.retention.toMillis()), Integer.toString(this.maxEvents),
+						terminalType(status), id, channel(id))
+				.next()
+				.map(view -> view(view, null, null))));
+	}
+
+	// --- leases and take-over
+
+	private void renewAndTakeOver() {
+		RedisReactiveCommands<String, String> redis = (this.connection != null) ? this.connection.reactive() : null;
+		if (redis == null) {
+			return;
+		}
+		redis.set(lease(this.replicaId), "1", SetArgs.Builder.px(this.properties.leaseTime().toMillis()))
+			.then(redis.sadd(this.prefix + "replicas", this.replicaId))
+			.doOnSuccess(ignored -> this.available = true)
+			.thenMany(redis.smembers(this.prefix + "replicas"))
+			.filter(replica -> !replica.equals(this.replicaId))
+			.concatMap(replica -> redis.exists(lease(replica)).filter(alive -> alive == 0).flatMapMany(gone -> takeOver(redis, replica)))
+			.onErrorResume(failure -> {
+				if (this.available) {
+					logger.warn("Redis unreachable; refusing new streams until it is back: " + failure.getMessage());
+				}
+				this.available = false;
+				return Flux.empty();
+			})
+			.subscribe();
+	}
+
+	/** Ends the live streams of a replica whose lease lapsed, then forgets the replica. */
+	private Flux<StreamView> takeOver(RedisReactiveCommands<String, String> redis, String replica) {
+		String error = "{\"type\":\"owner_lost\",\"message\":\"the replica running this stream (" + replica
+				+ ") stopped without ending it\"}";
+		return redis.smembers(owned(replica))
+			.concatMap(id -> recordTerminal(id, "failed", "owner_lost", error))
+			.doOnNext(view -> logger.warn("Stream " + view.id() + " of lost replica " + replica + " ended failed/owner_lost"))
+			.concatWith(redis.srem(this.prefix + "replicas", replica).then(redis.del(owned(replica))).then(Mono.empty()));
+	}
+
+	// --- lifecycle
+
+	@Override
+	public void start() {
+		// A client of its own, configured as Spring's connection factory is (spring.data.redis.*): its
+		// connections must outlive the factory's, which may stop before the streams have drained.
+		RedisClient client = RedisClient.create(redisUri(this.factory));
+		this.client = client;
+		this.connection = client.connect(StringCodec.UTF8);
+		this.pubsub = client.connectPubSub(StringCodec.UTF8);
+		this.pubsub.addListener(new RedisPubSubAdapter<>() {
+			@Override
+			public void message(String channel, String message) {
+				received(channel, message);
+			}
+		});
+		this.pubsub.sync().subscribe(cancelChannel(this.replicaId));
+		// The first lease before any stream is taken.
+		this.connection.sync().set(lease(this.replicaId), "1", SetArgs.Builder.px(this.properties.leaseTime().toMillis()));
+		this.connection.sync().sadd(this.prefix + "replicas", this.replicaId);
+		this.available = true;
+		Duration every = this.properties.leaseTime().dividedBy(3);
+		this.leases = Schedulers.parallel().schedulePeriodically(this::renewAndTakeOver, every.toMillis(),
+				every.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+		this.running = true;
+		logger.info("Redis mode: replica " + this.replicaId + ", lease " + this.properties.leaseTime());
+	}
+
+	@Override
+	public void stop() {
+		this.running = false;
+		this.available = false;
+		if (this.leases != null) {
+			this.leases.dispose();
+		}
+		StatefulRedisConnection<String, String> connection = this.connection;
+		if (connection != null && connection.isOpen()) {
+			try {
+				// A clean stop hands nothing over: its streams have ended (drained) already.
+				connection.sync().srem(this.prefix + "replicas", this.replicaId);
+				connection.sync().del(lease(this.replicaId));
+			}
+			catch (RuntimeException ex) {
+				logger.debug("Could not withdraw the lease of " + this.replicaId, ex);
+			}
+			connection.close();
+		}
+		if (this.pubsub != null) {
+			this.pubsub.close();
+		}
+		if (this.client != null) {
+			this.client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+		}
+	}
+
+	private static RedisURI redisUri(LettuceConnectionFactory factory) {
+		RedisStandaloneConfiguration server = factory.getStandaloneConfiguration();
+		RedisURI uri = RedisURI.builder()
+			.withHost(server.getHostName())
+			.withPort(server.getPort())
+			.withDatabase(server.getDatabase())
+			.withSsl(factory.isUseSsl())
+			.withTimeout(Duration.ofMillis(factory.getTimeout()))
+			.build();
+		if (server.getPassword().isPresent()) {
+			if (server.getUsername() != null) {
+				uri.setUsername(server.getUsername());
+			}
+			uri.setPassword(server.getPassword().get());
+		}
+		return uri;
+	}
+
+	@Override
+	public boolean isRunning() {
+		return this.running;
+	}
+
+	/** After the stream manager: stops after it has drained the streams, which writes their ends. */
+	@Override
+	public int getPhase() {
+		return Integer.MAX_VALUE - 2048;
+	}
+
+	// --- helpers
+
+	private void received(String channel, String message) {
+		if (channel.equals(cancelChannel(this.replicaId))) {
+			Consumer<String> cancel = this.cancels;
+			if (cancel != null) {
+				cancel.accept(message);
+			}
+			return;
+		}
+		Followed followed = this.followers.get(channel);
+		if (followed == null) {
+			return;
+		}
+		int first = message.indexOf('\n');
+		int second = message.indexOf('\n', first + 1);
+		StreamEvent event = new StreamEvent(Long.parseLong(message.substring(0, first)),
+				message.substring(first + 1, second), message.substring(second + 1));
+		for (Sinks.Many<StreamEvent> sink : followed.sinks()) {
+			sink.tryEmitNext(event);
+		}
+	}
+
+	private StreamView view(String view, @Nullable String last, @Nullable String tokens) {
+		ObjectNode node = (ObjectNode) this.json.readTree(view);
+		if (last != null) {
+			node.put("last_event_id", Long.parseLong(last));
+		}
+		if (tokens != null && node.get("usage") instanceof ObjectNode usage) {
+			usage.put("output_tokens", Integer.parseInt(tokens));
+		}
+		return this.json.treeToValue(node, StreamView.class);
+	}
+
+	private static String message(StreamEvent event) {
+		return event.id() + "\n" + event.type() + "\n" + event.data();
+	}
+
+	private static long eventId(StreamMessage<String, String> message) {
+		String id = message.getId();
+		return Long.parseLong(id.substring(0, id.indexOf('-')));
+	}
+
+	private static String terminalType(String status) {
+		return "stream." + status;
+	}
+
+	private @Nullable RedisAsyncCommands<String, String> commands() {
+		StatefulRedisConnection<String, String> connection = this.connection;
+		return (connection != null) ? connection.async() : null;
+	}
+
+	private Mono<RedisReactiveCommands<String, String>> reactive() {
+		StatefulRedisConnection<String, String> connection = this.connection;
+		return (connection != null) ? Mono.just(connection.reactive()) : Mono.empty();
+	}
+
+	private String hash(String id) {
+		return this.prefix + "stream:" + id;
+	}
+
+	private String events(String id) {
+		return this.prefix + "events:" + id;
+	}
+
+	private String channel(String id) {
+		return this.prefix + "live:" + id;
+	}
+
+	private String owned(String replica) {
+		return this.prefix + "owned:" + replica;
+	}
+
+	private String lease(String replica) {
+		return this.prefix + "replica:" + replica;
+	}
+
+	private String cancelChannel(String replica) {
+		return this.prefix + "cancel:" + replica;
+	}
+
+	private static String hostName() {
+		String host = System.getenv("HOSTNAME");
+		return (host != null && !host.isBlank()) ? host : "scalpel";
+	}
+
+}

@@ -1,0 +1,70 @@
+package dev.scalpel.stream;
+
+import java.util.function.Consumer;
+
+import org.jspecify.annotations.Nullable;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * What the replicas of a deployment share of their streams. A stream lives on the replica that
+ * started it (its owner: the slot, the upstream call, the event log); this seam publishes what the
+ * owner appends and lets any other replica read a stream's status, follow its events and cancel it.
+ * In memory mode ({@link #NONE}) nothing is shared and a stream is known to its own replica only; the
+ * manager's logic is the same in both modes.
+ */
+public interface SharedStreams {
+
+	/** Memory mode: one replica, nothing shared. */
+	SharedStreams NONE = new SharedStreams() {
+	};
+
+	/** Whether this replica may start streams now (redis mode: false while Redis is unreachable). */
+	default boolean available() {
+		return true;
+	}
+
+	/**
+	 * An event this replica appended to one of its streams, in order per stream, under the stream's
+	 * lock: must not block.
+	 * @param streamId the stream
+	 * @param event the event
+	 * @param view the status object as JSON when it changed with this event (every event but a token
+	 * or tool-calls piece after the first), else null
+	 * @param outputTokens output tokens so far
+	 */
+	default void appended(String streamId, StreamEvent event, @Nullable String view, int outputTokens) {
+	}
+
+	/** Whether {@link #appended} wants the status JSON of the first token (costs an encoding). */
+	default boolean wantsViews() {
+		return false;
+	}
+
+	/** The status of a stream this replica does not hold; empty when no replica knows it. */
+	default Mono<StreamView> status(String id) {
+		return Mono.empty();
+	}
+
+	/**
+	 * Cancels a stream this replica does not hold: its owner is told and does it; if the owner is gone,
+	 * the shared state is set here. The status after; empty when no replica knows the stream.
+	 */
+	default Mono<StreamView> cancel(String id) {
+		return Mono.empty();
+	}
+
+	/**
+	 * The events after {@code after} of a stream this replica does not hold, then live ones, ending
+	 * after the terminal event. The outer Mono fails with {@link StreamNotFound} or
+	 * {@link EventsExpired} before any event.
+	 */
+	default Mono<Flux<StreamEvent>> events(String id, long after) {
+		return Mono.error(new StreamNotFound(id));
+	}
+
+	/** Where cancels that other replicas ask for this replica's streams are carried out. */
+	default void onCancelRequest(Consumer<String> cancel) {
+	}
+
+}

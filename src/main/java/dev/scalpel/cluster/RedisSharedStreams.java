@@ -5,14 +5,18 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArraySet;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
+import io.lettuce.core.ClientOptions;
 import io.lettuce.core.Limit;
 import io.lettuce.core.Range;
 import io.lettuce.core.RedisClient;
@@ -42,6 +46,7 @@ import org.springframework.context.SmartLifecycle;
 import org.springframework.data.redis.connection.RedisStandaloneConfiguration;
 import org.springframework.data.redis.connection.lettuce.LettuceConnectionFactory;
 
+import dev.scalpel.stream.ClusterUnavailable;
 import dev.scalpel.stream.EventsExpired;
 import dev.scalpel.stream.InvalidRequest;
 import dev.scalpel.stream.SharedStreams;
@@ -122,6 +127,29 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 			return json
 			""";
 
+	/**
+	 * The owner writes one of its streams again (Redis came back empty): the retained events in order,
+	 * then the status. ARGV: view, last, tokens, terminal, retention, id, maxlen, then id/type/data for
+	 * each event.
+	 */
+	private static final String REWRITE = """
+			if ARGV[4] == '0' and redis.call('HEXISTS', KEYS[1], 'final') == 1 then return 0 end
+			redis.call('DEL', KEYS[2])
+			for i = 8, #ARGV, 3 do
+			  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], ARGV[i] .. '-0', 't', ARGV[i + 1], 'd', ARGV[i + 2])
+			end
+			redis.call('HSET', KEYS[1], 'view', ARGV[1], 'last', ARGV[2], 'tokens', ARGV[3], 'owner', KEYS[4])
+			if ARGV[4] == '1' then
+			  redis.call('HSET', KEYS[1], 'final', '1')
+			  redis.call('SREM', KEYS[3], ARGV[6])
+			  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+			  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+			else
+			  redis.call('SADD', KEYS[3], ARGV[6])
+			end
+			return 1
+			""";
+
 	private final LettuceConnectionFactory factory;
 
 	private final ClusterProperties properties;
@@ -139,6 +167,13 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 	private final Map<String, Followed> followers = new ConcurrentHashMap<>();
 
 	private volatile @Nullable Consumer<String> cancels;
+
+	private volatile @Nullable Consumer<String> lost;
+
+	private volatile Supplier<List<Snapshot>> snapshots = List::of;
+
+	/** Whether this replica's lease was written since it started (a lease found missing then: data lost). */
+	private volatile boolean leased;
 
 	private volatile boolean available;
 
@@ -181,6 +216,19 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 		if (redis == null) {
 			return;
 		}
+		try {
+			write(redis, streamId, event, view, outputTokens);
+		}
+		catch (RuntimeException ex) {
+			// Called inside the stream's terminal transition and appends: a failure to hand a write to
+			// Lettuce (a client shut down) must not break the stream here. The status in Redis then
+			// lags; a restart of Redis or of this replica resolves it.
+			logger.warn("Could not write event " + event.id() + " of stream " + streamId + " to Redis: " + ex);
+		}
+	}
+
+	private void write(RedisAsyncCommands<String, String> redis, String streamId, StreamEvent event,
+			@Nullable String view, int outputTokens) {
 		String hash = hash(streamId);
 		if (event.terminal()) {
 			redis.eval(OWNER_TERMINAL, ScriptOutputType.INTEGER,
@@ -213,8 +261,19 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 	}
 
 	@Override
+	public void onLost(Consumer<String> lost) {
+		this.lost = lost;
+	}
+
+	@Override
+	public void onRewrite(Supplier<List<Snapshot>> streams) {
+		this.snapshots = streams;
+	}
+
+	@Override
 	public boolean available() {
-		return this.available;
+		StatefulRedisConnection<String, String> connection = this.connection;
+		return this.available && connection != null && connection.isOpen();
 	}
 
 	// --- another replica's side
@@ -298,15 +357,29 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 			// The replay is read once the channel is subscribed, so that nothing falls between the two.
 			Sinks.Empty<Void> subscribed = Sinks.empty();
 			Flux<StreamEvent> live = follow(id, subscribed::tryEmitEmpty).replay().autoConnect(0);
-			Flux<StreamEvent> replay = subscribed.asMono()
-				.thenMany(redis.xrange(events(id), Range.create((after + 1) + "-0", "+")))
-				.map(message -> new StreamEvent(eventId(message), message.getBody().get("t"),
-						message.getBody().get("d")));
-			return Flux.concat(replay, live)
-				.filter(event -> event.id() > emitted.get())
-				.doOnNext(event -> emitted.set(event.id()))
-				.takeUntil(StreamEvent::terminal);
+			Flux<StreamEvent> replay = subscribed.asMono().thenMany(range(redis, id, after + 1, Long.MAX_VALUE));
+			// Pub/sub loses what is published while a connection is down: a periodic read of the
+			// Redis Stream catches up, and a gap before a live event is read before that event.
+			Duration every = this.properties.leaseTime().dividedBy(3);
+			Flux<StreamEvent> polls = Flux.interval(every, every)
+				.onBackpressureDrop()
+				.concatMap(tick -> range(redis, id, emitted.get() + 1, Long.MAX_VALUE).onErrorResume(failure -> Flux.empty()));
+			return Flux.concat(replay, Flux.merge(live, polls)).concatMap(event -> {
+				long last = emitted.get();
+				if (event.id() <= last) {
+					return Flux.<StreamEvent>empty();
+				}
+				Flux<StreamEvent> missing = (event.id() == last + 1) ? Flux.empty()
+						: range(redis, id, last + 1, event.id() - 1).onErrorResume(failure -> Flux.empty());
+				return missing.concatWith(Mono.just(event));
+			}).filter(event -> event.id() > emitted.get()).doOnNext(event -> emitted.set(event.id())).takeUntil(StreamEvent::terminal);
 		});
+	}
+
+	/** Events {@code from} to {@code to} (inclusive) of the Redis Stream of a stream. */
+	private Flux<StreamEvent> range(RedisReactiveCommands<String, String> redis, String id, long from, long to) {
+		return redis.xrange(events(id), Range.create(from + "-0", (to == Long.MAX_VALUE) ? "+" : to + "-0"))
+			.map(message -> new StreamEvent(eventId(message), message.getBody().get("t"), message.getBody().get("d")));
 	}
 
 	/** A channel this replica follows for the streams of others, with the followers it serves. */
@@ -368,20 +441,64 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 		if (redis == null) {
 			return;
 		}
-		redis.set(lease(this.replicaId), "1", SetArgs.Builder.px(this.properties.leaseTime().toMillis()))
-			.then(redis.sadd(this.prefix + "replicas", this.replicaId))
-			.doOnSuccess(ignored -> this.available = true)
+		Duration every = this.properties.leaseTime().dividedBy(3);
+		redis.setGet(lease(this.replicaId), "1", SetArgs.Builder.px(this.properties.leaseTime().toMillis()))
+			.map(Optional::of)
+			.defaultIfEmpty(Optional.empty())
+			.timeout(every)
+			.flatMap(previous -> {
+				boolean lost = previous.isEmpty() && this.leased;
+				this.leased = true;
+				// The lease is gone although it was renewed in time: Redis lost its data (a restart).
+				return lost ? rewrite(redis) : Mono.empty();
+			})
+			.then(redis.sadd(this.prefix + "replicas", this.replicaId).timeout(every))
+			.doOnSuccess(ignored -> {
+				if (!this.available) {
+					logger.info("Redis reachable; replica " + this.replicaId + " takes new streams again");
+				}
+				this.available = true;
+			})
 			.thenMany(redis.smembers(this.prefix + "replicas"))
 			.filter(replica -> !replica.equals(this.replicaId))
 			.concatMap(replica -> redis.exists(lease(replica)).filter(alive -> alive == 0).flatMapMany(gone -> takeOver(redis, replica)))
 			.onErrorResume(failure -> {
 				if (this.available) {
-					logger.warn("Redis unreachable; refusing new streams until it is back: " + failure.getMessage());
+					logger.warn("Redis unreachable; replica " + this.replicaId + " refuses new streams until it is back ("
+							+ failure + ")");
 				}
 				this.available = false;
 				return Flux.empty();
 			})
 			.subscribe();
+	}
+
+	/** Writes every stream this replica holds again, into a Redis that lost them. */
+	private Mono<Void> rewrite(RedisReactiveCommands<String, String> redis) {
+		List<Snapshot> streams = this.snapshots.get();
+		logger.warn("Redis lost its data; replica " + this.replicaId + " writes its " + streams.size() + " streams again");
+		return Flux.fromIterable(streams).concatMap(stream -> {
+			List<String> args = new java.util.ArrayList<>(List.of(stream.view(),
+					Long.toString(stream.events().isEmpty() ? 0 : stream.events().get(stream.events().size() - 1).id()),
+					Integer.toString(stream.outputTokens()), stream.terminal() ? "1" : "0",
+					Long.toString(this.retention.toMillis()), stream.id(), Integer.toString(this.maxEvents)));
+			for (StreamEvent event : stream.events()) {
+				args.add(Long.toString(event.id()));
+				args.add(event.type());
+				args.add(event.data());
+			}
+			return redis.<Long>eval(REWRITE, ScriptOutputType.INTEGER,
+					new String[] { hash(stream.id()), events(stream.id()), owned(this.replicaId), this.replicaId },
+					args.toArray(String[]::new))
+				.next()
+				.doOnNext(written -> {
+					Consumer<String> lost = this.lost;
+					if (written == 0 && lost != null) {
+						// Ended by another replica while this one was away: the first terminal state stands.
+						lost.accept(stream.id());
+					}
+				});
+		}).then();
 	}
 
 	/** Ends the live streams of a replica whose lease lapsed, then forgets the replica. */
@@ -401,6 +518,13 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 		// A client of its own, configured as Spring's connection factory is (spring.data.redis.*): its
 		// connections must outlive the factory's, which may stop before the streams have drained.
 		RedisClient client = RedisClient.create(redisUri(this.factory));
+		// Reconnect by itself; while disconnected, keep the owner's writes (bounded) and send them on
+		// reconnection, in order.
+		client.setOptions(ClientOptions.builder()
+			.autoReconnect(true)
+			.disconnectedBehavior(ClientOptions.DisconnectedBehavior.ACCEPT_COMMANDS)
+			.requestQueueSize(100_000)
+			.build());
 		this.client = client;
 		this.connection = client.connect(StringCodec.UTF8);
 		this.pubsub = client.connectPubSub(StringCodec.UTF8);
@@ -413,6 +537,7 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 		this.pubsub.sync().subscribe(cancelChannel(this.replicaId));
 		// The first lease before any stream is taken.
 		this.connection.sync().set(lease(this.replicaId), "1", SetArgs.Builder.px(this.properties.leaseTime().toMillis()));
+		this.leased = true;
 		this.connection.sync().sadd(this.prefix + "replicas", this.replicaId);
 		this.available = true;
 		Duration every = this.properties.leaseTime().dividedBy(3);
@@ -530,9 +655,13 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 		return (connection != null) ? connection.async() : null;
 	}
 
+	/** Commands for a read on behalf of a client: refused with {@code 503} while Redis is unreachable. */
 	private Mono<RedisReactiveCommands<String, String>> reactive() {
 		StatefulRedisConnection<String, String> connection = this.connection;
-		return (connection != null) ? Mono.just(connection.reactive()) : Mono.empty();
+		if (connection == null || !available()) {
+			return Mono.error(new ClusterUnavailable());
+		}
+		return Mono.just(connection.reactive());
 	}
 
 	private String hash(String id) {

@@ -394,6 +394,12 @@ final class ManagedStream {
 		return this.log.after(after, max);
 	}
 
+	/** The stream as its owner holds it, for writing it again to a shared store. */
+	synchronized SharedStreams.Snapshot snapshot() {
+		return new SharedStreams.Snapshot(this.id, this.log.after(this.log.firstId() - 1, Integer.MAX_VALUE),
+				this.encoder.status(viewLocked(this.log.lastId())), this.outputTokens, terminal());
+	}
+
 	/** What the leak auditor reads of a stream, taken under its monitor. */
 	record Audit(StreamStatus status, @Nullable Permit permit, long startedNanos, long endedNanos,
 			boolean everAttached, long unattendedSince, long createdNanos, List<Listener> listeners) {

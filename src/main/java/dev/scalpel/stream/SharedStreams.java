@@ -1,6 +1,8 @@
 package dev.scalpel.stream;
 
+import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 import org.jspecify.annotations.Nullable;
 import reactor.core.publisher.Flux;
@@ -65,6 +67,31 @@ public interface SharedStreams {
 
 	/** Where cancels that other replicas ask for this replica's streams are carried out. */
 	default void onCancelRequest(Consumer<String> cancel) {
+	}
+
+	/**
+	 * Where this replica learns that streams it still runs were ended by another replica meanwhile
+	 * ({@code owner_lost}: this replica could not renew its lease in time); it ends them the same way.
+	 */
+	default void onLost(Consumer<String> lost) {
+	}
+
+	/**
+	 * Where the shared store gets what this replica holds when it has to be written again (a Redis that
+	 * restarted empty): every stream this replica has, live or retained.
+	 */
+	default void onRewrite(Supplier<List<Snapshot>> streams) {
+	}
+
+	/**
+	 * A stream as its owner holds it.
+	 * @param id the stream
+	 * @param events its retained events, oldest first
+	 * @param view its status object as JSON
+	 * @param outputTokens output tokens so far
+	 * @param terminal whether it has ended
+	 */
+	record Snapshot(String id, List<StreamEvent> events, String view, int outputTokens, boolean terminal) {
 	}
 
 }

@@ -121,6 +121,11 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		// Another replica asked to cancel one of ours: as a cancel here.
 		shared.onCancelRequest(id -> registry.find(id)
 			.ifPresent(stream -> end(stream, FinishReason.CANCEL_REQUESTED, null, ManagedStream.Guard.NONE)));
+		shared.onRewrite(() -> registry.all().stream().map(ManagedStream::snapshot).toList());
+		shared.onLost(id -> registry.find(id)
+			.ifPresent(stream -> end(stream, FinishReason.OWNER_LOST, error("owner_lost",
+					"this replica lost its ownership of the stream (it could not reach Redis within its lease)"),
+					ManagedStream.Guard.NONE)));
 	}
 
 	/** A stream that was just started, with its first listener when the start asked for one. */

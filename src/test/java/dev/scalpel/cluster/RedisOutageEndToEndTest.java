@@ -1,0 +1,88 @@
+package dev.scalpel.cluster;
+
+import java.time.Duration;
+
+import org.junit.jupiter.api.Test;
+import org.springframework.http.MediaType;
+import org.springframework.web.reactive.function.client.WebClient;
+
+import dev.scalpel.support.Await;
+import dev.scalpel.support.TestRedis;
+import dev.scalpel.upstream.ControlledTokenSource;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Redis stopped and started again, empty, under two replicas: while it is down, starts get
+ * {@code 503 cluster_unavailable} and readiness is out of service, and a running stream keeps
+ * streaming to its local listener; once it is back, the owner writes its streams again, so that a
+ * listener on the other replica ends up with exactly the owner's events, and starts work again.
+ */
+class RedisOutageEndToEndTest {
+
+	private static final Duration WAIT = Duration.ofSeconds(20);
+
+	@Test
+	void whileRedisIsDownStartsAreRefusedAndStreamsGoOnThenNothingIsLost() {
+		try (TestRedis redis = TestRedis.start()) {
+			RedisReplicasEndToEndTest.Replica a = RedisReplicasEndToEndTest.Replica.start("a", redis);
+			RedisReplicasEndToEndTest.Replica b = RedisReplicasEndToEndTest.Replica.start("b", redis);
+			try {
+				RedisReplicasEndToEndTest.Listening onA = a.startListening();
+				ControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
+				call.token("before");
+				String id = onA.awaitId();
+				RedisReplicasEndToEndTest.Listening onB = b.attach(id, 0);
+				Await.atMost(WAIT).until(() -> onB.count("token") == 1);
+				assertThat(readiness(a)).isEqualTo(200);
+
+				redis.stop();
+				Await.atMost(WAIT).until(() -> readiness(a) == 503);
+				assertThat(start(a)).isEqualTo(503);
+				call.token("during-1").token("during-2");
+				Await.atMost(WAIT).until(() -> onA.count("token") == 3);
+
+				redis.restart();
+				Await.atMost(WAIT).until(() -> readiness(a) == 200 && readiness(b) == 200);
+				assertThat(start(a)).isEqualTo(202);
+				call.token("after").finish("stop");
+
+				Await.atMost(WAIT).until(() -> onA.ended() && onB.ended());
+				assertThat(onA.last().event()).isEqualTo("stream.completed");
+				assertThat(onB.events()).extracting(event -> event.id() + " " + event.event() + " " + event.data())
+					.isEqualTo(onA.events().stream().map(event -> event.id() + " " + event.event() + " " + event.data()).toList());
+				assertThat(b.status(id).path("status").asString()).isEqualTo("completed");
+				assertThat(b.status(id).path("usage").path("output_tokens").asInt()).isEqualTo(4);
+			}
+			finally {
+				a.context().close();
+				b.context().close();
+			}
+		}
+	}
+
+	private static int start(RedisReplicasEndToEndTest.Replica replica) {
+		return replica.http()
+			.post()
+			.uri("/v1/streams")
+			.contentType(MediaType.APPLICATION_JSON)
+			.bodyValue("{\"prompt\":\"hi\",\"background\":true}")
+			.exchangeToMono(response -> response.bodyToMono(String.class).defaultIfEmpty("").map(body -> {
+				if (response.statusCode().value() == 503) {
+					assertThat(body).contains("cluster_unavailable");
+				}
+				return response.statusCode().value();
+			}))
+			.block(WAIT);
+	}
+
+	private static int readiness(RedisReplicasEndToEndTest.Replica replica) {
+		String port = replica.context().getEnvironment().getProperty("local.management.port");
+		return WebClient.create("http://localhost:" + port)
+			.get()
+			.uri("/actuator/health/readiness")
+			.exchangeToMono(response -> response.releaseBody().thenReturn(response.statusCode().value()))
+			.block(WAIT);
+	}
+
+}

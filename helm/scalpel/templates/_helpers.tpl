@@ -143,7 +143,18 @@ spring:
   config:
     # Provider keys: one file per key of the Secret, read as properties (${openai-api-key:}).
     import: optional:configtree:/etc/scalpel/secrets/
+{{- if eq .Values.cluster.mode "redis" }}
+  data:
+    redis:
+      url: {{ .Values.cluster.redis.url | quote }}
+      {{- if .Values.cluster.redis.existingSecret }}
+      password: ${redis-password:}
+      {{- end }}
+{{- end }}
 scalpel:
+  cluster:
+    mode: {{ .Values.cluster.mode }}
+    lease-time: {{ .Values.cluster.leaseTime }}
   {{- toYaml $config | nindent 2 }}
 {{- end }}
 

@@ -24,6 +24,7 @@ import dev.scalpel.bench.LoadGenerator.Api;
 import dev.scalpel.bench.LoadGenerator.Ending;
 import dev.scalpel.bench.LoadGenerator.Outcome;
 import dev.scalpel.bench.LoadGenerator.Plan;
+import dev.scalpel.support.TestRedis;
 
 /**
  * The benchmark: {@code ./mvnw -Pbench verify}. Runs the upstream test server and Scalpel (the built
@@ -152,9 +153,28 @@ public final class Bench {
 		// measured against the same baseline in the same run.
 		String before = System.getProperty("bench.before.jar");
 		if (before != null) {
-			through(upstream, Path.of(before), "steady (before)", direct, streams, duration, warmup, lifetime);
+			through(upstream, Path.of(before), "steady (before)", direct, streams, duration, warmup, lifetime, List.of());
 		}
-		through(upstream, this.jar, "steady", direct, streams, duration, warmup, lifetime);
+		Through memory = through(upstream, this.jar, "steady", direct, streams, duration, warmup, lifetime, List.of());
+		if (Boolean.parseBoolean(System.getProperty("bench.steady.redis", "true"))) {
+			// The same run in redis mode (one replica writing every event to a real Redis on the rig's
+			// core), for the overhead of redis mode over memory mode.
+			try (TestRedis redis = TestRedis.start()) {
+				this.details.put("steady_redis_server", redis.source());
+				Through shared = through(upstream, this.jar, "steady (redis mode)", direct, streams, duration, warmup,
+						lifetime, List.of("scalpel.cluster.mode=redis", "spring.data.redis.url=" + redis.url()));
+				add("steady (redis mode)", "redis mode vs memory mode: token events/s at full speed",
+						shared.rate() / memory.rate(), "ratio", null, null);
+				add("steady (redis mode)", "redis mode minus memory mode: time to first token p50 / p99",
+						shared.firstP50() - memory.firstP50(), "ms", null, null, shared.firstP99() - memory.firstP99());
+				add("steady (redis mode)", "redis mode minus memory mode: inter-token delay p99",
+						shared.gapP99() - memory.gapP99(), "ms", null, null);
+			}
+		}
+	}
+
+	/** What the through-Scalpel half of {@code steady} measured. */
+	private record Through(double firstP50, double firstP99, double gapP99, double rate) {
 	}
 
 	/** What the client saw reading the upstream (or the baseline URL) directly. */
@@ -162,17 +182,19 @@ public final class Bench {
 	}
 
 	/** The through-Scalpel half of {@code steady}, for the given build of Scalpel. */
-	private void through(Upstream upstream, Path jar, String scenario, Direct direct, int streams, Duration duration,
-			Duration warmup, Duration lifetime) {
+	private Through through(Upstream upstream, Path jar, String scenario, Direct direct, int streams,
+			Duration duration, Duration warmup, Duration lifetime, List<String> properties) {
 		Duration fastDuration = Duration.ofSeconds(10);
 		int fastStreams = 64;
 		Histogram directFirst = direct.firstToken();
 		Histogram directGaps = direct.gaps();
 		Histogram directHeaders = direct.headers();
 		double directRate = direct.rate();
-		try (ScalpelProcess scalpel = ScalpelProcess.start(jar,
-				this.out.resolve(scenario.equals("steady") ? "scalpel-steady.log" : "scalpel-steady-before.log"), "1g",
-				upstream.baseUrl(), List.of("scalpel.slots.max=" + (streams + 200), "scalpel.queue.max=1000"));
+		List<String> settings = new ArrayList<>(List.of("scalpel.slots.max=" + (streams + 200), "scalpel.queue.max=1000"));
+		settings.addAll(properties);
+		String log = "scalpel-" + scenario.replaceAll("[^a-z]+", "-").replaceAll("-$", "") + ".log";
+		try (ScalpelProcess scalpel = ScalpelProcess.start(jar, this.out.resolve(log), "1g", upstream.baseUrl(),
+				settings);
 				LoadGenerator through = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench");
 				LoadGenerator prober = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
 			upstream.script(100, Duration.ofMillis(50), -1);
@@ -223,6 +245,9 @@ public final class Bench {
 			add(scenario, "slot free after cancel (scalpel.slot.release{trigger=cancel}) p99", releaseP99, "ms",
 					"<= 1 ms", releaseP99 <= 1);
 
+			double throughFirstP50 = ms(through.firstToken, 50);
+			double throughFirstP99 = ms(through.firstToken, 99);
+			double throughGapP99 = ms(through.gaps, 99);
 			upstream.script(2000, Duration.ZERO, -1);
 			through.closedLoop(fastStreams, Long.MAX_VALUE, Duration.ofSeconds(3), n -> complete("warm"));
 			through.resetFigures();
@@ -246,6 +271,7 @@ public final class Bench {
 							null, null);
 				}
 			}
+			return new Through(throughFirstP50, throughFirstP99, throughGapP99, throughRate);
 		}
 	}
 

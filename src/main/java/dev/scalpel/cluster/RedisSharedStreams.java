@@ -107,7 +107,16 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 			if not json then return false end
 			if redis.call('HEXISTS', KEYS[1], 'final') == 1 then return json end
 			local view = cjson.decode(json)
-			local id = tonumber(redis.call('HGET', KEYS[1], 'last') or '0') + 1
+			local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+			local tokens = redis.call('HGET', KEYS[1], 'tokens')
+			local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+			if top[1] then
+			  local topId = tonumber(string.match(top[1][1], '^(%d+)'))
+			  if topId > last then last = topId end
+			  local fields = top[1][2]
+			  for i = 1, #fields, 2 do if fields[i] == 'n' then tokens = fields[i + 1] end end
+			end
+			local id = last + 1
 			view['status'] = ARGV[1]
 			view['finish_reason'] = ARGV[2]
 			view['ended_at'] = ARGV[3]
@@ -115,7 +124,6 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 			if ARGV[4] ~= '' then view['error'] = cjson.decode(ARGV[4]) end
 			view['queue_position'] = cjson.null
 			view['last_event_id'] = id
-			local tokens = redis.call('HGET', KEYS[1], 'tokens')
 			if tokens then view['usage']['output_tokens'] = tonumber(tokens) end
 			json = cjson.encode(view)
 			redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], id .. '-0', 't', ARGV[7], 'd', json)
@@ -238,17 +246,19 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 					channel(streamId));
 			return;
 		}
+		// Two commands per token: the entry (with the output token count, n) and the message. The hash
+		// changes with the status only; readers take the newest entry for the last id and the count.
 		redis.xadd(events(streamId),
 				new XAddArgs().id(event.id() + "-0").maxlen(this.maxEvents).approximateTrimming(),
-				Map.of("t", event.type(), "d", event.data()));
-		Map<String, String> fields = new LinkedHashMap<>();
-		fields.put("last", Long.toString(event.id()));
-		fields.put("tokens", Integer.toString(outputTokens));
+				Map.of("t", event.type(), "d", event.data(), "n", Integer.toString(outputTokens)));
 		if (view != null) {
+			Map<String, String> fields = new LinkedHashMap<>();
+			fields.put("last", Long.toString(event.id()));
+			fields.put("tokens", Integer.toString(outputTokens));
 			fields.put("view", view);
 			fields.put("owner", this.replicaId);
+			redis.hset(hash, fields);
 		}
-		redis.hset(hash, fields);
 		if (StreamEvent.CREATED.equals(event.type())) {
 			redis.sadd(owned(this.replicaId), streamId);
 		}
@@ -280,17 +290,22 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 
 	@Override
 	public Mono<StreamView> status(String id) {
-		return reactive().flatMap(redis -> redis.hmget(hash(id), "view", "last", "tokens", "final")
-			.collectList()
-			.flatMap(values -> {
-				String view = values.get(0).getValueOrElse(null);
-				if (view == null) {
-					return Mono.empty();
-				}
-				boolean terminal = values.get(3).hasValue();
-				return Mono.just(view(view, terminal ? null : values.get(1).getValueOrElse(null),
-						terminal ? null : values.get(2).getValueOrElse(null)));
-			}));
+		return reactive().flatMap(redis -> redis.hmget(hash(id), "view", "final").collectList().flatMap(values -> {
+			String view = values.get(0).getValueOrElse(null);
+			if (view == null) {
+				return Mono.empty();
+			}
+			if (values.get(1).hasValue()) {
+				return Mono.just(view(view, null, null));
+			}
+			return newest(redis, id).map(newest -> view(view, Long.toString(eventId(newest)), newest.getBody().get("n")))
+				.defaultIfEmpty(view(view, null, null));
+		}));
+	}
+
+	/** The newest entry of a stream's Redis Stream (its id is the last event id; n the output tokens). */
+	private Mono<StreamMessage<String, String>> newest(RedisReactiveCommands<String, String> redis, String id) {
+		return redis.xrevrange(events(id), Range.create("-", "+"), Limit.from(1)).next();
 	}
 
 	@Override
@@ -332,11 +347,10 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 
 	@Override
 	public Mono<Flux<StreamEvent>> events(String id, long after) {
-		return reactive().flatMap(redis -> redis.hmget(hash(id), "view", "last").collectList().flatMap(values -> {
-			if (!values.get(0).hasValue()) {
-				return Mono.error(new StreamNotFound(id));
-			}
-			long last = Long.parseLong(values.get(1).getValueOrElse("0"));
+		return reactive().flatMap(redis -> redis.hget(hash(id), "view")
+			.switchIfEmpty(Mono.error(() -> new StreamNotFound(id)))
+			.then(newest(redis, id).map(RedisSharedStreams::eventId).defaultIfEmpty(0L))
+			.flatMap(last -> {
 			if (after > last) {
 				return Mono.error(InvalidRequest.invalid("after", "is beyond the newest event, " + last));
 			}

@@ -3,6 +3,7 @@ package dev.scalpel.deploy;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -11,8 +12,11 @@ import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.context.ConfigurableApplicationContext;
 
 import dev.scalpel.ScalpelApplication;
+import dev.scalpel.cluster.ClusterProperties;
 import dev.scalpel.slot.SlotProperties;
+import dev.scalpel.stream.SharedStreams;
 import dev.scalpel.stream.StreamProperties;
+import dev.scalpel.support.TestRedis;
 import dev.scalpel.upstream.ProviderProperties;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -48,6 +52,21 @@ class ChartConfigurationStartsTheApplicationTest {
 					assertThat(context.getBean(StreamProperties.class).heartbeatInterval()).hasSeconds(15);
 				}
 			}
+		}
+	}
+
+	@Test
+	void startsInRedisModeOnTheRenderedConfiguration(@TempDir Path config) throws Exception {
+		HelmChartTest.Rendered rendered = HelmChartTest.render("redis-values.yaml");
+		Files.writeString(config.resolve("application.yaml"), rendered.configMapYaml());
+		try (TestRedis redis = TestRedis.start();
+				ConfigurableApplicationContext context = new SpringApplicationBuilder(ScalpelApplication.class).run(
+						"--spring.config.additional-location=file:" + config + "/",
+						// The chart's Redis is a cluster service; here the test's, and no password.
+						"--spring.data.redis.url=" + redis.url(), "--server.port=0", "--management.server.port=0",
+						"--scalpel.streams.drain-timeout=100ms")) {
+			assertThat(context.getBean(ClusterProperties.class).mode()).isEqualTo(ClusterProperties.Mode.REDIS);
+			assertThat(context.getBean(SharedStreams.class).available()).isTrue();
 		}
 	}
 

@@ -73,7 +73,7 @@ class HelmChartTest {
 	void thereIsACiValuesFileForEveryOptionalFeature() throws IOException {
 		assertThat(valuesFiles()).contains("autoscaling-values.yaml", "pdb-values.yaml", "servicemonitor-values.yaml",
 				"ingress-values.yaml", "networkpolicy-values.yaml", "dashboard-values.yaml", "providers-values.yaml",
-				"existing-secret-values.yaml");
+				"existing-secret-values.yaml", "redis-values.yaml");
 	}
 
 	@ParameterizedTest(name = "{0}")
@@ -205,7 +205,7 @@ class HelmChartTest {
 		assertThat(rendered.map(secret, "data")).containsOnlyKeys("openai-api-key", "anthropic-api-key");
 		Map<String, Object> pod = rendered.map(rendered.one("Deployment", FULLNAME), "spec", "template", "spec");
 		assertThat(rendered.list(pod, "volumes")).anySatisfy(volume -> assertThat(volume).containsEntry("name", "secrets")
-			.containsEntry("secret", Map.of("secretName", FULLNAME)));
+			.containsEntry("projected", Map.of("sources", List.of(Map.of("secret", Map.of("name", FULLNAME))))));
 		assertThat(pod).containsEntry("terminationGracePeriodSeconds", 80);
 
 		Binder binder = binder(rendered, secrets, "providers-values.yaml");
@@ -237,7 +237,7 @@ class HelmChartTest {
 		assertThat(rendered.kinds()).doesNotContain("Secret");
 		Map<String, Object> pod = rendered.map(rendered.one("Deployment", FULLNAME), "spec", "template", "spec");
 		assertThat(rendered.list(pod, "volumes")).anySatisfy(volume -> assertThat(volume).containsEntry("name", "secrets")
-			.containsEntry("secret", Map.of("secretName", "llm-provider-keys")));
+			.containsEntry("projected", Map.of("sources", List.of(Map.of("secret", Map.of("name", "llm-provider-keys"))))));
 		ProviderProperties.Endpoint vllm = binder(rendered, secrets, "existing-secret-values.yaml")
 			.bindOrCreate("scalpel.providers", ProviderProperties.class)
 			.endpoints()
@@ -294,10 +294,42 @@ class HelmChartTest {
 	}
 
 	@Test
-	void refusesMoreThanOneReplicaUntilStreamsAreShared() {
+	void moreThanOneReplicaNeedsRedisMode() {
 		assertThatThrownBy(() -> template().set("replicaCount", 2).call()).hasMessageContaining("replicaCount");
 		assertThatThrownBy(() -> template().set("autoscaling.enabled", true).set("autoscaling.maxReplicas", 3).call())
 			.hasMessageContaining("maxReplicas");
+		assertThatThrownBy(() -> template().set("cluster.mode", "redis").call()).as("redis mode without a URL")
+			.hasMessageContaining("url");
+		assertThat(new Rendered(template().set("cluster.mode", "redis")
+			.set("cluster.redis.url", "redis://redis:6379")
+			.set("replicaCount", 2)
+			.call()).one("Deployment", FULLNAME).toString()).contains("replicas=2");
+	}
+
+	@Test
+	void redisModeBindsTheClusterAndTheRedisConnectionWithThePasswordFromItsSecret(@TempDir Path secrets)
+			throws IOException {
+		Rendered rendered = render("redis-values.yaml");
+		Binder binder = binder(rendered, secrets, "redis-values.yaml");
+		dev.scalpel.cluster.ClusterProperties cluster = binder.bindOrCreate("scalpel.cluster",
+				dev.scalpel.cluster.ClusterProperties.class);
+		assertThat(cluster.mode()).isEqualTo(dev.scalpel.cluster.ClusterProperties.Mode.REDIS);
+		assertThat(cluster.leaseTime()).isEqualTo(Duration.ofSeconds(6));
+		assertThat(binder.bind("spring.data.redis.url", String.class).get())
+			.isEqualTo("redis://redis-master.data.svc:6379/0");
+		assertThat(binder.bind("spring.data.redis.password", String.class).get()).isEqualTo("redis-password-value");
+		assertThat(rendered.configMapYaml()).doesNotContain("redis-password-value");
+
+		Map<String, Object> pod = rendered.map(rendered.one("Deployment", FULLNAME), "spec", "template", "spec");
+		Map<String, Object> volume = rendered.list(pod, "volumes")
+			.stream()
+			.filter(candidate -> "secrets".equals(candidate.get("name")))
+			.findFirst()
+			.orElseThrow();
+		assertThat(volume.toString()).contains("name=redis").contains("key=redis-password").contains("path=redis-password");
+		assertThat(rendered.map(rendered.one("HorizontalPodAutoscaler", FULLNAME), "spec")).containsEntry("minReplicas", 2)
+			.containsEntry("maxReplicas", 10);
+		assertThat(rendered.map(rendered.one("Deployment", FULLNAME), "spec")).doesNotContainKey("replicas");
 	}
 
 	@Test
@@ -363,6 +395,10 @@ class HelmChartTest {
 		assertThat(configTree).isEqualTo("optional:configtree:/etc/scalpel/secrets/");
 		if (valuesFile.equals("existing-secret-values.yaml")) {
 			Files.writeString(secrets.resolve("vllm-api-key"), "vllm-api-key-value");
+		}
+		if (valuesFile.equals("redis-values.yaml")) {
+			// The projected volume puts the existing Secret's key at this path.
+			Files.writeString(secrets.resolve("redis-password"), "redis-password-value");
 		}
 		for (Map<String, Object> secret : rendered.all("Secret")) {
 			for (Map.Entry<String, Object> entry : rendered.map(secret, "data").entrySet()) {

@@ -52,6 +52,8 @@ import dev.scalpel.stream.InvalidRequest;
 import dev.scalpel.stream.SharedStreams;
 import dev.scalpel.stream.StreamEvent;
 import dev.scalpel.stream.StreamNotFound;
+import dev.scalpel.stream.StreamPage;
+import dev.scalpel.stream.StreamStatus;
 import dev.scalpel.stream.StreamView;
 
 /**
@@ -158,6 +160,9 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 			return 1
 			""";
 
+	/** Streams read from the index at a time while listing. */
+	private static final int LIST_BATCH = 100;
+
 	private final LettuceConnectionFactory factory;
 
 	private final ClusterProperties properties;
@@ -185,6 +190,9 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 
 	private volatile boolean available;
 
+	/** When the lease was last renewed ({@link System#nanoTime()}). */
+	private volatile long renewedNanos;
+
 	private volatile boolean running;
 
 	private @Nullable RedisClient client;
@@ -194,6 +202,20 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 	private @Nullable StatefulRedisPubSubConnection<String, String> pubsub;
 
 	private @Nullable Disposable leases;
+
+	/**
+	 * The lease renewals' and time-outs' own thread, a plain JDK one: never Reactor's shared schedulers,
+	 * which a test's virtual time (or anything else replacing Reactor's scheduler factory) would stop.
+	 */
+	private final java.util.concurrent.ScheduledExecutorService timerThread = java.util.concurrent.Executors
+		.newSingleThreadScheduledExecutor(runnable -> {
+			Thread thread = new Thread(runnable, "scalpel-cluster-timer");
+			thread.setDaemon(true);
+			return thread;
+		});
+
+	private final reactor.core.scheduler.Scheduler timers = Schedulers.fromExecutorService(this.timerThread,
+			"scalpel-cluster-timer");
 
 	RedisSharedStreams(LettuceConnectionFactory factory, ClusterProperties properties, JsonMapper json,
 			Duration retention, int maxEvents) {
@@ -261,6 +283,9 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 		}
 		if (StreamEvent.CREATED.equals(event.type())) {
 			redis.sadd(owned(this.replicaId), streamId);
+			// Every replica's streams by creation time, for listings; a stream whose keys expired is
+			// dropped from it by the listing that finds it gone.
+			redis.zadd(this.prefix + "streams", (double) System.currentTimeMillis(), streamId);
 		}
 		redis.publish(channel(streamId), message(event));
 	}
@@ -280,10 +305,15 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 		this.snapshots = streams;
 	}
 
+	/**
+	 * Connected, and the lease renewed within two thirds of the lease time: one slow renewal does not
+	 * take the replica out of service, two missed ones do, well before the lease lapses.
+	 */
 	@Override
 	public boolean available() {
 		StatefulRedisConnection<String, String> connection = this.connection;
-		return this.available && connection != null && connection.isOpen();
+		return this.available && connection != null && connection.isOpen()
+				&& System.nanoTime() - this.renewedNanos < this.properties.leaseTime().toNanos() * 2 / 3;
 	}
 
 	// --- another replica's side
@@ -301,6 +331,38 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 			return newest(redis, id).map(newest -> view(view, Long.toString(eventId(newest)), newest.getBody().get("n")))
 				.defaultIfEmpty(view(view, null, null));
 		}));
+	}
+
+	@Override
+	public Mono<StreamPage> list(@Nullable StreamStatus status, int limit, @Nullable String after) {
+		String index = this.prefix + "streams";
+		return reactive().flatMap(redis -> {
+			Mono<Double> from = (after == null) ? Mono.just(Double.MAX_VALUE)
+					: redis.zscore(index, after)
+						.switchIfEmpty(Mono.error(() -> InvalidRequest.invalid("after",
+								"names no stream that is still retained")));
+			return from.flatMap(score -> {
+				// Newest first: by creation time, then by id, both descending (as ZREVRANGE orders them).
+				// Pages of the index until one comes back empty. (hide(): a fused range would be drained
+				// element by element when the listing has enough and cancels.)
+				Flux<String> ids = Flux.range(0, Integer.MAX_VALUE)
+					.hide()
+					.concatMap(batch -> redis
+						.zrevrangebyscoreWithScores(index, Range.create(0d, score),
+								Limit.create((long) batch * LIST_BATCH, LIST_BATCH))
+						.collectList(), 1)
+					.takeWhile(page -> !page.isEmpty())
+					.concatMapIterable(page -> page)
+					.filter(entry -> after == null || entry.getScore() < score || entry.getValue().compareTo(after) < 0)
+					.map(entry -> entry.getValue());
+				return ids.flatMapSequential(
+						id -> status(id).switchIfEmpty(Mono.defer(() -> redis.zrem(index, id).then(Mono.empty()))), 32)
+					.filter(view -> status == null || status.wireName().equals(view.status()))
+					.take(limit + 1L)
+					.collectList()
+					.map(views -> StreamPage.of(views.subList(0, Math.min(limit, views.size())), views.size() > limit));
+			});
+		});
 	}
 
 	/** The newest entry of a stream's Redis Stream (its id is the last event id; n the output tokens). */
@@ -339,7 +401,7 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 				return ended.asMono()
 					.then(status(id))
 					.timeout(this.properties.cancelTimeout(),
-							Mono.defer(() -> recordTerminal(id, "cancelled", "cancel_requested", null)))
+							Mono.defer(() -> recordTerminal(id, "cancelled", "cancel_requested", null)), this.timers)
 					.doFinally(signal -> following.dispose());
 			});
 		}));
@@ -375,7 +437,7 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 			// Pub/sub loses what is published while a connection is down: a periodic read of the
 			// Redis Stream catches up, and a gap before a live event is read before that event.
 			Duration every = this.properties.leaseTime().dividedBy(3);
-			Flux<StreamEvent> polls = Flux.interval(every, every)
+			Flux<StreamEvent> polls = Flux.interval(every, every, this.timers)
 				.onBackpressureDrop()
 				.concatMap(tick -> range(redis, id, emitted.get() + 1, Long.MAX_VALUE).onErrorResume(failure -> Flux.empty()));
 			return Flux.concat(replay, Flux.merge(live, polls)).concatMap(event -> {
@@ -455,18 +517,22 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 		if (redis == null) {
 			return;
 		}
-		Duration every = this.properties.leaseTime().dividedBy(3);
+		Duration every = this.properties.leaseTime().dividedBy(2);
 		redis.setGet(lease(this.replicaId), "1", SetArgs.Builder.px(this.properties.leaseTime().toMillis()))
 			.map(Optional::of)
 			.defaultIfEmpty(Optional.empty())
-			.timeout(every)
+			.timeout(every, this.timers)
+			.doOnNext(renewed -> this.renewedNanos = System.nanoTime())
 			.flatMap(previous -> {
 				boolean lost = previous.isEmpty() && this.leased;
 				this.leased = true;
 				// The lease is gone although it was renewed in time: Redis lost its data (a restart).
 				return lost ? rewrite(redis) : Mono.empty();
 			})
-			.then(redis.sadd(this.prefix + "replicas", this.replicaId).timeout(every))
+			.then(redis.sadd(this.prefix + "replicas", this.replicaId).timeout(every, this.timers))
+			// The listing index forgets streams far older than any that can still be retained.
+			.then(redis.zremrangebyscore(this.prefix + "streams", Range.create(Double.NEGATIVE_INFINITY,
+					(double) (System.currentTimeMillis() - this.retention.plusDays(1).toMillis()))))
 			.doOnSuccess(ignored -> {
 				if (!this.available) {
 					logger.info("Redis reachable; replica " + this.replicaId + " takes new streams again");
@@ -553,9 +619,10 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 		this.connection.sync().set(lease(this.replicaId), "1", SetArgs.Builder.px(this.properties.leaseTime().toMillis()));
 		this.leased = true;
 		this.connection.sync().sadd(this.prefix + "replicas", this.replicaId);
+		this.renewedNanos = System.nanoTime();
 		this.available = true;
 		Duration every = this.properties.leaseTime().dividedBy(3);
-		this.leases = Schedulers.parallel().schedulePeriodically(this::renewAndTakeOver, every.toMillis(),
+		this.leases = this.timers.schedulePeriodically(this::renewAndTakeOver, every.toMillis(),
 				every.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
 		this.running = true;
 		logger.info("Redis mode: replica " + this.replicaId + ", lease " + this.properties.leaseTime());
@@ -586,6 +653,7 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 		if (this.client != null) {
 			this.client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
 		}
+		this.timers.dispose();
 	}
 
 	private static RedisURI redisUri(LettuceConnectionFactory factory) {

@@ -65,6 +65,14 @@ public interface SharedStreams {
 		return Mono.error(new StreamNotFound(id));
 	}
 
+	/**
+	 * A page of every replica's streams, newest first, optionally of one status, after a cursor
+	 * stream; empty when nothing is shared (the manager then lists its own).
+	 */
+	default Mono<StreamPage> list(@Nullable StreamStatus status, int limit, @Nullable String after) {
+		return Mono.empty();
+	}
+
 	/** Where cancels that other replicas ask for this replica's streams are carried out. */
 	default void onCancelRequest(Consumer<String> cancel) {
 	}

@@ -65,6 +65,7 @@ class StreamConfiguration {
 				int status = (failure instanceof ErrorResponse error) ? error.getStatusCode().value() : 500;
 				StreamObserver.Rejection rejection = (status == 429) ? StreamObserver.Rejection.OVERLOADED
 						: (failure instanceof UpstreamUnavailable) ? StreamObserver.Rejection.UPSTREAM_UNAVAILABLE
+						: (failure instanceof ClusterUnavailable) ? StreamObserver.Rejection.CLUSTER_UNAVAILABLE
 						: (status == 503) ? StreamObserver.Rejection.SHUTTING_DOWN
 								: (status >= 400 && status < 500) ? StreamObserver.Rejection.INVALID : null;
 				if (rejection != null) {

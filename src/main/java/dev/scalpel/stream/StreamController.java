@@ -87,7 +87,7 @@ class StreamController {
 
 	@Operation(summary = "List streams, newest first")
 	@GetMapping(produces = MediaType.APPLICATION_JSON_VALUE)
-	StreamPage list(@RequestParam(name = "status", required = false) @Nullable String status,
+	Mono<StreamPage> list(@RequestParam(name = "status", required = false) @Nullable String status,
 			@RequestParam(name = "limit", required = false) @Nullable String limit,
 			@RequestParam(name = "after", required = false) @Nullable String after) {
 		StreamStatus filter = null;
@@ -103,7 +103,7 @@ class StreamController {
 				throw InvalidRequest.invalid("limit", "must be between 1 and " + MAX_PAGE);
 			}
 		}
-		return this.manager.list(filter, size, after);
+		return this.manager.listAnywhere(filter, size, after);
 	}
 
 	/** The listener's events as SSE frames, with keep-alive comments while it is quiet. */

@@ -281,6 +281,11 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		return this.registry.find(id);
 	}
 
+	/** Every replica's streams in redis mode, this one's in memory mode (as {@link #list}). */
+	Mono<StreamPage> listAnywhere(@Nullable StreamStatus status, int limit, @Nullable String after) {
+		return this.shared.list(status, limit, after).switchIfEmpty(Mono.fromSupplier(() -> list(status, limit, after)));
+	}
+
 	/** Streams newest first, optionally of one status, after a cursor stream. */
 	StreamPage list(@Nullable StreamStatus status, int limit, @Nullable String after) {
 		long before = Long.MAX_VALUE;

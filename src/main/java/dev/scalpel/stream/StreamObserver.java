@@ -45,7 +45,7 @@ public interface StreamObserver {
 	enum Rejection {
 
 		OVERLOADED("overloaded"), INVALID("invalid"), SHUTTING_DOWN("shutting_down"),
-		UPSTREAM_UNAVAILABLE("upstream_unavailable");
+		UPSTREAM_UNAVAILABLE("upstream_unavailable"), CLUSTER_UNAVAILABLE("cluster_unavailable");
 
 		private final String tag;
 

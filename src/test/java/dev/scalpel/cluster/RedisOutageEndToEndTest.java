@@ -38,7 +38,9 @@ class RedisOutageEndToEndTest {
 
 				redis.stop();
 				Await.atMost(WAIT).until(() -> readiness(a) == 503);
+				double refusedBefore = rejected(a);
 				assertThat(start(a)).isEqualTo(503);
+				assertThat(rejected(a)).as("scalpel.streams.rejected{reason=cluster_unavailable}").isEqualTo(refusedBefore + 1);
 				call.token("during-1").token("during-2");
 				Await.atMost(WAIT).until(() -> onA.count("token") == 3);
 
@@ -74,6 +76,13 @@ class RedisOutageEndToEndTest {
 				return response.statusCode().value();
 			}))
 			.block(WAIT);
+	}
+
+	private static double rejected(RedisReplicasEndToEndTest.Replica replica) {
+		return replica.context()
+			.getBean(io.micrometer.core.instrument.MeterRegistry.class)
+			.counter("scalpel.streams.rejected", "reason", "cluster_unavailable")
+			.count();
 	}
 
 	private static int readiness(RedisReplicasEndToEndTest.Replica replica) {

@@ -166,6 +166,49 @@ class RedisReplicasEndToEndTest {
 		System.out.println("cancel vs completion across replicas: " + cancelledCount + " of 40 ended cancelled");
 	}
 
+	@Test
+	void aListingOnAnyReplicaShowsEveryReplicasStreamsNewestFirst() throws InterruptedException {
+		List<String> created = new ArrayList<>();
+		for (int i = 0; i < 5; i++) {
+			created.add(((i % 2 == 0) ? a : b).startBackground());
+			// Distinct creation times: the listing orders by them.
+			Thread.sleep(3);
+		}
+		List<String> newestFirst = new ArrayList<>(created);
+		java.util.Collections.reverse(newestFirst);
+
+		JsonNode page = c.list("limit=5");
+		assertThat(ids(page)).containsExactlyElementsOf(newestFirst);
+		JsonNode first = c.list("limit=2");
+		assertThat(ids(first)).containsExactlyElementsOf(newestFirst.subList(0, 2));
+		assertThat(first.path("has_more").asBoolean()).isTrue();
+		JsonNode next = b.list("limit=2&after=" + newestFirst.get(1));
+		assertThat(ids(next)).containsExactlyElementsOf(newestFirst.subList(2, 4));
+
+		// A stream of the controlled model stays in progress until it is cancelled (here from another replica).
+		String held = JSON.readTree(b.http().post()
+			.uri("/v1/streams")
+			.contentType(MediaType.APPLICATION_JSON)
+			.bodyValue("{\"model\":\"controlled\",\"prompt\":\"held\",\"background\":true}")
+			.retrieve()
+			.bodyToMono(String.class)
+			.block(WAIT)).path("id").asString();
+		b.upstream().nextCall(WAIT);
+		assertThat(ids(c.list("status=in_progress&limit=100"))).contains(held);
+		assertThat(a.cancel(held).path("status").asString()).isEqualTo("cancelled");
+		assertThat(ids(c.list("status=cancelled&limit=100"))).contains(held).doesNotContainAnyElementsOf(created);
+		assertThat(ids(c.list("status=in_progress&limit=100"))).doesNotContain(held);
+		assertThat(c.http().get().uri("/v1/streams?after=str_00000000000000000000000000000000")
+			.exchangeToMono(r -> r.releaseBody().thenReturn(r.statusCode().value()))
+			.block(WAIT)).isEqualTo(400);
+	}
+
+	private static List<String> ids(JsonNode page) {
+		List<String> ids = new ArrayList<>();
+		page.path("data").forEach(view -> ids.add(view.path("id").asString()));
+		return ids;
+	}
+
 	/** One Scalpel instance. */
 	record Replica(ConfigurableApplicationContext context, WebClient http) {
 
@@ -208,6 +251,20 @@ class RedisReplicasEndToEndTest {
 				.retrieve()
 				.bodyToFlux(SSE));
 			return listening;
+		}
+
+		String startBackground() {
+			return JSON.readTree(this.http.post()
+				.uri("/v1/streams")
+				.contentType(MediaType.APPLICATION_JSON)
+				.bodyValue("{\"prompt\":\"listed\",\"background\":true}")
+				.retrieve()
+				.bodyToMono(String.class)
+				.block(WAIT)).path("id").asString();
+		}
+
+		JsonNode list(String query) {
+			return JSON.readTree(this.http.get().uri("/v1/streams?" + query).retrieve().bodyToMono(String.class).block(WAIT));
 		}
 
 		JsonNode status(String id) {

@@ -128,7 +128,8 @@ class PrometheusEndToEndTest {
 		}
 		assertThat(scrape.has("scalpel_streams_started_total")).isTrue();
 		assertThat(scrape.has("scalpel_tokens_total")).isTrue();
-		for (String reason : List.of("overloaded", "invalid", "shutting_down")) {
+		for (String reason : List.of("overloaded", "invalid", "shutting_down", "upstream_unavailable",
+				"cluster_unavailable")) {
 			assertThat(scrape.has("scalpel_streams_rejected_total", "reason", reason)).as(reason).isTrue();
 		}
 		for (String resource : List.of("slot", "stream", "listener")) {

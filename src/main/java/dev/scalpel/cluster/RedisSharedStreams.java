@@ -20,6 +20,7 @@ import io.lettuce.core.ClientOptions;
 import io.lettuce.core.Limit;
 import io.lettuce.core.Range;
 import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisFuture;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.SetArgs;
@@ -179,6 +180,9 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 
 	private final Map<String, Followed> followers = new ConcurrentHashMap<>();
 
+	/** The status write of each stream just created, until its start is answered ({@link #written}). */
+	private final Map<String, RedisFuture<Long>> creations = new ConcurrentHashMap<>();
+
 	private volatile @Nullable Consumer<String> cancels;
 
 	private volatile @Nullable Consumer<String> lost;
@@ -261,6 +265,7 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 			@Nullable String view, int outputTokens) {
 		String hash = hash(streamId);
 		if (event.terminal()) {
+			this.creations.remove(streamId);
 			redis.eval(OWNER_TERMINAL, ScriptOutputType.INTEGER,
 					new String[] { hash, events(streamId), owned(this.replicaId) }, Long.toString(event.id()),
 					event.type(), event.data(), (view != null) ? view : event.data(), Integer.toString(outputTokens),
@@ -279,7 +284,10 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 			fields.put("tokens", Integer.toString(outputTokens));
 			fields.put("view", view);
 			fields.put("owner", this.replicaId);
-			redis.hset(hash, fields);
+			RedisFuture<Long> written = redis.hset(hash, fields);
+			if (StreamEvent.CREATED.equals(event.type())) {
+				this.creations.put(streamId, written);
+			}
 		}
 		if (StreamEvent.CREATED.equals(event.type())) {
 			redis.sadd(owned(this.replicaId), streamId);
@@ -288,6 +296,18 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 			redis.zadd(this.prefix + "streams", (double) System.currentTimeMillis(), streamId);
 		}
 		redis.publish(channel(streamId), message(event));
+	}
+
+	@Override
+	public Mono<Void> written(String streamId) {
+		RedisFuture<Long> creation = this.creations.remove(streamId);
+		if (creation == null) {
+			return Mono.empty();
+		}
+		return Mono.fromCompletionStage(creation)
+			.timeout(this.properties.leaseTime().dividedBy(2), this.timers)
+			.onErrorMap(failure -> new ClusterUnavailable())
+			.then();
 	}
 
 	@Override
@@ -413,19 +433,18 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 			.switchIfEmpty(Mono.error(() -> new StreamNotFound(id)))
 			.then(newest(redis, id).map(RedisSharedStreams::eventId).defaultIfEmpty(0L))
 			.flatMap(last -> {
-			if (after > last) {
-				return Mono.error(InvalidRequest.invalid("after", "is beyond the newest event, " + last));
-			}
-			return redis.xrange(events(id), Range.create("-", "+"), Limit.from(1)).next().map(RedisSharedStreams::eventId)
-				.defaultIfEmpty(last + 1)
-				.flatMap(first -> {
-					if (after + 1 < first) {
-						return Mono.error(new EventsExpired(after, first));
-					}
-					return Mono.just(replayThenFollow(redis, id, after));
-				});
-		}));
+				if (after > last) {
+					return Mono.error(InvalidRequest.invalid("after", "is beyond the newest event, " + last));
+				}
+				return redis.xrange(events(id), Range.create("-", "+"), Limit.from(1))
+					.next()
+					.map(RedisSharedStreams::eventId)
+					.defaultIfEmpty(last + 1)
+					.flatMap(first -> (after + 1 < first) ? Mono.error(new EventsExpired(after, first))
+							: Mono.just(replayThenFollow(redis, id, after)));
+			}));
 	}
+
 
 	private Flux<StreamEvent> replayThenFollow(RedisReactiveCommands<String, String> redis, String id, long after) {
 		return Flux.defer(() -> {

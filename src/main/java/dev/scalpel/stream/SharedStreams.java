@@ -38,6 +38,14 @@ public interface SharedStreams {
 	default void appended(String streamId, StreamEvent event, @Nullable String view, int outputTokens) {
 	}
 
+	/**
+	 * Completes once the creation of this replica's stream is in the shared store, so that other
+	 * replicas find it (at once when nothing is shared, or when it is already known to be there).
+	 */
+	default Mono<Void> written(String streamId) {
+		return Mono.empty();
+	}
+
 	/** Whether {@link #appended} wants the status JSON of the first token (costs an encoding). */
 	default boolean wantsViews() {
 		return false;

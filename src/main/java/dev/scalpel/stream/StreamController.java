@@ -46,18 +46,23 @@ class StreamController {
 			description = "With Accept: text/event-stream the response is the event stream itself; "
 					+ "otherwise 202 with the status object and a Location to attach to.")
 	@PostMapping(consumes = MediaType.APPLICATION_JSON_VALUE)
-	ResponseEntity<?> start(@RequestBody StartStreamRequest body, @RequestHeader HttpHeaders headers) {
+	Mono<ResponseEntity<?>> start(@RequestBody StartStreamRequest body, @RequestHeader HttpHeaders headers) {
 		boolean listen = wantsEventStream(headers);
 		StreamManager.Started started = this.manager.start(body, listen);
+		ResponseEntity<?> response;
 		if (started.listener() != null) {
-			return eventStream().header("X-Stream-Id", started.view().id())
-				.body(sse(started.listener().events()));
+			response = eventStream().header("X-Stream-Id", started.view().id()).body(sse(started.listener().events()));
 		}
-		return ResponseEntity.accepted()
-			.location(java.net.URI.create("/v1/streams/" + started.view().id()))
-			.header("X-Stream-Id", started.view().id())
-			.contentType(MediaType.APPLICATION_JSON)
-			.body(started.view());
+		else {
+			response = ResponseEntity.accepted()
+				.location(java.net.URI.create("/v1/streams/" + started.view().id()))
+				.header("X-Stream-Id", started.view().id())
+				.contentType(MediaType.APPLICATION_JSON)
+				.body(started.view());
+		}
+		// In redis mode the id goes out once other replicas can find the stream: a client that attaches
+		// to, or cancels, it elsewhere right away must not get 404.
+		return this.manager.shared(started.view().id()).thenReturn(response);
 	}
 
 	@Operation(summary = "Attach to a stream, or resume it",

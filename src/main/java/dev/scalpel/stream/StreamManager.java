@@ -244,6 +244,11 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		return stream.view();
 	}
 
+	/** Completes once other replicas can find this replica's stream (at once in memory mode). */
+	Mono<Void> shared(String id) {
+		return this.shared.written(id);
+	}
+
 	/** The status of a stream held here or, in redis mode, by another replica. */
 	Mono<StreamView> statusAnywhere(String id) {
 		Optional<ManagedStream> local = findHere(id);

@@ -125,7 +125,7 @@ class RedisLifecycleRaceTest {
 				assertThat(events.stream().filter(event -> event.event().startsWith("stream.")
 						&& !event.event().equals("stream.created") && !event.event().equals("stream.started")
 						&& !event.event().equals("stream.queued")))
-					.as("%s: one terminal event (%s)", id, listener.where)
+					.as("%s: one terminal event (%s; %s)", id, listener.where, listener.failure)
 					.hasSize(1);
 				assertThat(events.get(events.size() - 1).event()).as("%s: last (%s)", id, listener.where)
 					.isEqualTo("stream." + status);

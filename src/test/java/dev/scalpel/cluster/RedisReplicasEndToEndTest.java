@@ -103,12 +103,11 @@ class RedisReplicasEndToEndTest {
 
 	@Test
 	void aCancelOnBFreesTheSlotOnAAndEveryListenerEndsCancelled() {
-		Listening onA = a.startListening();
-		ControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
-		call.token("one");
-		String id = onA.awaitId();
-		Listening onB = b.attach(id, 0);
-		Await.atMost(WAIT).until(() -> onB.count("token") == 1);
+		Followed followed = startOnAFollowOnB("one");
+		Listening onA = followed.onA();
+		Listening onB = followed.onB();
+		ControlledTokenSource.Call call = followed.call();
+		String id = followed.id();
 		assertThat(a.slots().inUse()).isEqualTo(1);
 
 		long sent = System.nanoTime();
@@ -135,12 +134,11 @@ class RedisReplicasEndToEndTest {
 		Random random = new Random(42);
 		int cancelledCount = 0;
 		for (int run = 0; run < 40; run++) {
-			Listening onA = a.startListening();
-			ControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
-			call.token("t");
-			String id = onA.awaitId();
-			Listening onB = b.attach(id, 0);
-			Await.atMost(WAIT).until(() -> onB.count("token") == 1);
+			Followed followed = startOnAFollowOnB("t");
+			Listening onA = followed.onA();
+			Listening onB = followed.onB();
+			ControlledTokenSource.Call call = followed.call();
+			String id = followed.id();
 			// The two at once: the cancel (an HTTP call to B, a message to A) after up to 3 ms, the completion
 			// on A after up to 20 ms, so that either may win.
 			Mono<JsonNode> cancel = Mono.fromCallable(() -> b.cancel(id))
@@ -201,6 +199,20 @@ class RedisReplicasEndToEndTest {
 		assertThat(c.http().get().uri("/v1/streams?after=str_00000000000000000000000000000000")
 			.exchangeToMono(r -> r.releaseBody().thenReturn(r.statusCode().value()))
 			.block(WAIT)).isEqualTo(400);
+	}
+
+	/** A stream started on A (listened to there) with one token sent, and followed on B. */
+	private record Followed(String id, ControlledTokenSource.Call call, Listening onA, Listening onB) {
+	}
+
+	private static Followed startOnAFollowOnB(String token) {
+		Listening onA = a.startListening();
+		ControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
+		call.token(token);
+		String id = onA.awaitId();
+		Listening onB = b.attach(id, 0);
+		Await.atMost(WAIT).until(() -> onB.count("token") == 1);
+		return new Followed(id, call, onA, onB);
 	}
 
 	private static List<String> ids(JsonNode page) {

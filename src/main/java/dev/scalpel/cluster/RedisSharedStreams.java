@@ -617,12 +617,12 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 		// A client of its own, configured as Spring's connection factory is (spring.data.redis.*): its
 		// connections must outlive the factory's, which may stop before the streams have drained.
 		RedisClient client = RedisClient.create(redisUri(this.factory));
-		// Reconnect by itself; while disconnected, keep the owner's writes (bounded) and send them on
-		// reconnection, in order.
+		// Reconnect by itself; while disconnected, keep the owner's writes and send them on reconnection,
+		// in order. The queue stays Lettuce's default, unbounded and lock-free: a bounded one is an
+		// ArrayBlockingQueue whose lock every command takes, event loops contending for it.
 		client.setOptions(ClientOptions.builder()
 			.autoReconnect(true)
 			.disconnectedBehavior(ClientOptions.DisconnectedBehavior.ACCEPT_COMMANDS)
-			.requestQueueSize(100_000)
 			.build());
 		this.client = client;
 		this.connection = client.connect(StringCodec.UTF8);

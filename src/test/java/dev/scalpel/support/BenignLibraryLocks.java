@@ -20,7 +20,10 @@ import reactor.blockhound.integration.BlockHoundIntegration;
  * <li>the JDK's scheduled executor (under Reactor's parallel scheduler) adds and removes a timer
  * under its queue's lock, e.g. a heartbeat timer scheduled or disposed on an event loop while another
  * does the same. Left to BlockHound, the error it throws from inside the lock's wait leaves the lock's
- * queue broken, and every later caller waits forever: the hang once seen in {@code SlotPoolRaceTest}.
+ * queue broken, and every later caller waits forever: the hang once seen in {@code SlotPoolRaceTest};
+ * <li>Netty's adaptive buffer allocator takes a {@code StampedLock} while it adds a magazine under
+ * contention; thrown from there, BlockHound's error broke a Lettuce connection's reading mid-reply
+ * (replies then went to the wrong commands), which no real run would do.
  * </ul>
  */
 public final class BenignLibraryLocks implements BlockHoundIntegration {
@@ -35,6 +38,8 @@ public final class BenignLibraryLocks implements BlockHoundIntegration {
 		builder.allowBlockingCallsInside("io.lettuce.core.protocol.SharedLock", "decrementWriters");
 		builder.allowBlockingCallsInside("java.util.concurrent.ScheduledThreadPoolExecutor$DelayedWorkQueue", "remove");
 		builder.allowBlockingCallsInside("java.util.concurrent.ScheduledThreadPoolExecutor$DelayedWorkQueue", "offer");
+		builder.allowBlockingCallsInside("io.netty.buffer.AdaptivePoolingAllocator$MagazineGroup", "tryExpandMagazines");
+		builder.allowBlockingCallsInside("io.netty.buffer.AdaptivePoolingAllocator$Magazine", "free");
 	}
 
 }

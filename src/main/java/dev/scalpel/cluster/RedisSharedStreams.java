@@ -263,11 +263,10 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 
 	private void write(RedisAsyncCommands<String, String> redis, String streamId, StreamEvent event,
 			@Nullable String view, int outputTokens) {
-		String hash = hash(streamId);
 		if (event.terminal()) {
 			this.creations.remove(streamId);
 			redis.eval(OWNER_TERMINAL, ScriptOutputType.INTEGER,
-					new String[] { hash, events(streamId), owned(this.replicaId) }, Long.toString(event.id()),
+					new String[] { hash(streamId), events(streamId), owned(this.replicaId) }, Long.toString(event.id()),
 					event.type(), event.data(), (view != null) ? view : event.data(), Integer.toString(outputTokens),
 					Long.toString(this.retention.toMillis()), Integer.toString(this.maxEvents), streamId,
 					channel(streamId));
@@ -284,7 +283,7 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 			fields.put("tokens", Integer.toString(outputTokens));
 			fields.put("view", view);
 			fields.put("owner", this.replicaId);
-			RedisFuture<Long> written = redis.hset(hash, fields);
+			RedisFuture<Long> written = redis.hset(hash(streamId), fields);
 			if (StreamEvent.CREATED.equals(event.type())) {
 				this.creations.put(streamId, written);
 			}

@@ -47,6 +47,7 @@ import org.springframework.context.SmartLifecycle;
 import org.springframework.data.redis.connection.RedisStandaloneConfiguration;
 import org.springframework.data.redis.connection.lettuce.LettuceConnectionFactory;
 
+import dev.scalpel.stream.Caller;
 import dev.scalpel.stream.ClusterUnavailable;
 import dev.scalpel.stream.EventsExpired;
 import dev.scalpel.stream.InvalidRequest;
@@ -61,7 +62,8 @@ import dev.scalpel.stream.StreamView;
  * Redis mode. The owner of a stream writes what it appends: each event to a Redis Stream
  * ({@code events:<id>}, entry id = event id, trimmed to {@code max-events}) and to a pub/sub channel,
  * and the status to a hash ({@code stream:<id>}: the status object, the last event id, the output
- * tokens, the owner). The terminal event goes through a Lua script that writes it only if no terminal
+ * tokens, the owner replica, and the API key the stream belongs to, {@code key}, written before the
+ * first event so that whoever finds the stream finds whose it is). The terminal event goes through a Lua script that writes it only if no terminal
  * state is recorded yet, so across replicas the first terminal transition wins; from then on both keys
  * expire after the retention.
  *
@@ -245,6 +247,34 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 	}
 
 	@Override
+	public void created(String streamId, String owner, Instant createdAt) {
+		RedisAsyncCommands<String, String> redis = commands();
+		if (redis == null) {
+			return;
+		}
+		try {
+			// Before the creation event, on the same connection: whoever finds the stream finds its owner.
+			redis.hset(hash(streamId), "key", owner);
+			index(redis, streamId, owner, createdAt.toEpochMilli());
+		}
+		catch (RuntimeException ex) {
+			logger.warn("Could not write the creation of stream " + streamId + " to Redis: " + ex);
+		}
+	}
+
+	/**
+	 * Adds a stream to the listing indexes by creation time: every replica's streams, and its key's. A
+	 * stream whose keys expired is dropped from them by the listing that finds it gone; the key's index
+	 * forgets here, the full one on lease renewal, streams far older than any that can be retained.
+	 */
+	private void index(RedisAsyncCommands<String, String> redis, String streamId, String owner, long createdMillis) {
+		redis.zadd(this.prefix + "streams", (double) createdMillis, streamId);
+		redis.zadd(keyIndex(owner), (double) createdMillis, streamId);
+		redis.zremrangebyscore(keyIndex(owner), Range.create(Double.NEGATIVE_INFINITY,
+				(double) (createdMillis - this.retention.plusDays(1).toMillis())));
+	}
+
+	@Override
 	public void appended(String streamId, StreamEvent event, @Nullable String view, int outputTokens) {
 		RedisAsyncCommands<String, String> redis = commands();
 		if (redis == null) {
@@ -290,9 +320,6 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 		}
 		if (StreamEvent.CREATED.equals(event.type())) {
 			redis.sadd(owned(this.replicaId), streamId);
-			// Every replica's streams by creation time, for listings; a stream whose keys expired is
-			// dropped from it by the listing that finds it gone.
-			redis.zadd(this.prefix + "streams", (double) System.currentTimeMillis(), streamId);
 		}
 		redis.publish(channel(streamId), message(event));
 	}
@@ -353,8 +380,20 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 	}
 
 	@Override
-	public Mono<StreamPage> list(@Nullable StreamStatus status, int limit, @Nullable String after) {
-		String index = this.prefix + "streams";
+	public Mono<String> owner(String id) {
+		return reactive().flatMap(redis -> redis.hmget(hash(id), "view", "key").collectList().flatMap(values -> {
+			if (!values.get(0).hasValue()) {
+				return Mono.empty();
+			}
+			// Written before keys were: the streams of an open service, whose one owner this is.
+			return Mono.just(values.get(1).getValueOrElse(Caller.OPEN.owner()));
+		}));
+	}
+
+	@Override
+	public Mono<StreamPage> list(@Nullable StreamStatus status, int limit, @Nullable String after,
+			@Nullable String owner) {
+		String index = (owner != null) ? keyIndex(owner) : this.prefix + "streams";
 		return reactive().flatMap(redis -> {
 			Mono<Double> from = (after == null) ? Mono.just(Double.MAX_VALUE)
 					: redis.zscore(index, after)
@@ -585,10 +624,13 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 				args.add(event.type());
 				args.add(event.data());
 			}
-			return redis.<Long>eval(REWRITE, ScriptOutputType.INTEGER,
+			return redis.hset(hash(stream.id()), "key", stream.owner())
+				.then(redis.zadd(this.prefix + "streams", (double) stream.createdAt().toEpochMilli(), stream.id()))
+				.then(redis.zadd(keyIndex(stream.owner()), (double) stream.createdAt().toEpochMilli(), stream.id()))
+				.then(redis.<Long>eval(REWRITE, ScriptOutputType.INTEGER,
 					new String[] { hash(stream.id()), events(stream.id()), owned(this.replicaId), this.replicaId },
 					args.toArray(String[]::new))
-				.next()
+				.next())
 				.doOnNext(written -> {
 					Consumer<String> lost = this.lost;
 					if (written == 0 && lost != null) {
@@ -774,6 +816,11 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 
 	private String channel(String id) {
 		return this.prefix + "live:" + id;
+	}
+
+	/** The listing index of one API key's streams. */
+	private String keyIndex(String owner) {
+		return this.prefix + "streams:key:" + owner;
 	}
 
 	private String owned(String replica) {

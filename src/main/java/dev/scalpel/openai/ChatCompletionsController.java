@@ -17,10 +17,12 @@ import tools.jackson.databind.json.JsonMapper;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
+import org.springframework.security.core.annotation.AuthenticationPrincipal;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
 
+import dev.scalpel.stream.Caller;
 import dev.scalpel.stream.EventStream;
 import dev.scalpel.stream.StreamEvent;
 import dev.scalpel.stream.StreamManager;
@@ -53,9 +55,9 @@ class ChatCompletionsController {
 			description = "With stream: true the answer is OpenAI's SSE chunks, ending with data: [DONE]; a stream "
 					+ "that fails or is cancelled ends with an error event instead. Without, one chat.completion.")
 	@PostMapping(path = "/v1/chat/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
-	Mono<ResponseEntity<?>> create(@RequestBody JsonNode body) {
+	Mono<ResponseEntity<?>> create(@RequestBody JsonNode body, @AuthenticationPrincipal Caller caller) {
 		ChatRequest chat = ChatRequest.parse(body);
-		StreamManager.Opened opened = this.manager.open(chat.start(), chat.options());
+		StreamManager.Opened opened = this.manager.open(caller, chat.start(), chat.options());
 		ChatChunks chunks = new ChatChunks(this.json, opened.view());
 		String id = opened.view().id();
 		if (chat.stream()) {
@@ -65,7 +67,8 @@ class ChatCompletionsController {
 					sink.next(frame);
 				}
 			});
-			return Mono.just(ResponseEntity.ok()
+			// In redis mode the id goes out once other replicas can find the stream (as for the native start).
+			return this.manager.shared(id).thenReturn(ResponseEntity.ok()
 				.header("X-Stream-Id", id)
 				.header(HttpHeaders.CACHE_CONTROL, "no-cache")
 				.header("X-Accel-Buffering", "no")

@@ -48,6 +48,12 @@ final class ManagedStream {
 
 	private final Map<String, String> metadata;
 
+	/** The name of the API key that started it ({@link Caller#owner()}). */
+	private final String owner;
+
+	/** Whether its start took a place of the owner's quota, which its end gives back. */
+	private final boolean quotaCounted;
+
 	private final EventEncoder encoder;
 
 	private final EventLog log;
@@ -102,8 +108,8 @@ final class ManagedStream {
 	private @Nullable Disposable timer;
 
 	ManagedStream(String id, long order, GenerationRequest request, String model, TokenSource source,
-			boolean background, Map<String, String> metadata, Instant createdAt, int maxEvents, EventEncoder encoder,
-			SharedStreams shared) {
+			boolean background, Map<String, String> metadata, String owner, boolean quotaCounted, Instant createdAt,
+			int maxEvents, EventEncoder encoder, SharedStreams shared) {
 		this.id = id;
 		this.order = order;
 		this.request = request;
@@ -111,11 +117,14 @@ final class ManagedStream {
 		this.source = source;
 		this.background = background;
 		this.metadata = Map.copyOf(metadata);
+		this.owner = owner;
+		this.quotaCounted = quotaCounted;
 		this.createdAt = createdAt.truncatedTo(ChronoUnit.MILLIS);
 		this.encoder = encoder;
 		this.shared = shared;
 		this.log = new EventLog(maxEvents);
 		synchronized (this) {
+			shared.created(id, owner, this.createdAt);
 			appendStatus(StreamEvent.CREATED);
 		}
 	}
@@ -126,6 +135,14 @@ final class ManagedStream {
 
 	long order() {
 		return this.order;
+	}
+
+	String owner() {
+		return this.owner;
+	}
+
+	boolean quotaCounted() {
+		return this.quotaCounted;
 	}
 
 	GenerationRequest request() {
@@ -396,8 +413,9 @@ final class ManagedStream {
 
 	/** The stream as its owner holds it, for writing it again to a shared store. */
 	synchronized SharedStreams.Snapshot snapshot() {
-		return new SharedStreams.Snapshot(this.id, this.log.after(this.log.firstId() - 1, Integer.MAX_VALUE),
-				this.encoder.status(viewLocked(this.log.lastId())), this.outputTokens, terminal());
+		return new SharedStreams.Snapshot(this.id, this.owner, this.createdAt,
+				this.log.after(this.log.firstId() - 1, Integer.MAX_VALUE), this.encoder.status(viewLocked(this.log.lastId())),
+				this.outputTokens, terminal());
 	}
 
 	/** What the leak auditor reads of a stream, taken under its monitor. */

@@ -1,5 +1,6 @@
 package dev.scalpel.stream;
 
+import java.time.Instant;
 import java.util.List;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
@@ -24,6 +25,13 @@ public interface SharedStreams {
 	/** Whether this replica may start streams now (redis mode: false while Redis is unreachable). */
 	default boolean available() {
 		return true;
+	}
+
+	/**
+	 * A stream this replica is creating, before its first event: who owns it (the API key's name) and
+	 * when it was created. Under the stream's lock: must not block.
+	 */
+	default void created(String streamId, String owner, Instant createdAt) {
 	}
 
 	/**
@@ -73,11 +81,18 @@ public interface SharedStreams {
 		return Mono.error(new StreamNotFound(id));
 	}
 
+	/** The owner (API key name) of a stream this replica does not hold; empty when no replica knows it. */
+	default Mono<String> owner(String id) {
+		return Mono.empty();
+	}
+
 	/**
-	 * A page of every replica's streams, newest first, optionally of one status, after a cursor
-	 * stream; empty when nothing is shared (the manager then lists its own).
+	 * A page of every replica's streams, newest first, optionally of one status and one owner (null:
+	 * every owner's), after a cursor stream; empty when nothing is shared (the manager then lists its
+	 * own).
 	 */
-	default Mono<StreamPage> list(@Nullable StreamStatus status, int limit, @Nullable String after) {
+	default Mono<StreamPage> list(@Nullable StreamStatus status, int limit, @Nullable String after,
+			@Nullable String owner) {
 		return Mono.empty();
 	}
 
@@ -102,12 +117,14 @@ public interface SharedStreams {
 	/**
 	 * A stream as its owner holds it.
 	 * @param id the stream
+	 * @param owner the name of the API key that started it
+	 * @param createdAt when it was created
 	 * @param events its retained events, oldest first
 	 * @param view its status object as JSON
 	 * @param outputTokens output tokens so far
 	 * @param terminal whether it has ended
 	 */
-	record Snapshot(String id, List<StreamEvent> events, String view, int outputTokens, boolean terminal) {
+	record Snapshot(String id, String owner, Instant createdAt, List<StreamEvent> events, String view, int outputTokens, boolean terminal) {
 	}
 
 }

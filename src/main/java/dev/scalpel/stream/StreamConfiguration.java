@@ -63,7 +63,10 @@ class StreamConfiguration {
 			}
 			return chain.filter(exchange).doOnError(failure -> {
 				int status = (failure instanceof ErrorResponse error) ? error.getStatusCode().value() : 500;
-				StreamObserver.Rejection rejection = (status == 429) ? StreamObserver.Rejection.OVERLOADED
+				StreamObserver.Rejection rejection = (failure instanceof QuotaExceeded)
+						? StreamObserver.Rejection.QUOTA_EXCEEDED
+						: (status == 429) ? StreamObserver.Rejection.OVERLOADED
+						: (status == 401) ? StreamObserver.Rejection.UNAUTHORIZED
 						: (failure instanceof UpstreamUnavailable) ? StreamObserver.Rejection.UPSTREAM_UNAVAILABLE
 						: (failure instanceof ClusterUnavailable) ? StreamObserver.Rejection.CLUSTER_UNAVAILABLE
 						: (status == 503) ? StreamObserver.Rejection.SHUTTING_DOWN

@@ -9,10 +9,13 @@ import org.jspecify.annotations.Nullable;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
+import com.fasterxml.jackson.annotation.JsonUnwrapped;
+
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.InvalidMediaTypeException;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
+import org.springframework.security.core.annotation.AuthenticationPrincipal;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
@@ -37,28 +40,50 @@ class StreamController {
 
 	private final Duration heartbeat;
 
-	StreamController(StreamManager manager, StreamProperties properties) {
+	private final AttachTokens tokens;
+
+	StreamController(StreamManager manager, StreamProperties properties, AttachTokens tokens) {
 		this.manager = manager;
 		this.heartbeat = properties.heartbeatInterval();
+		this.tokens = tokens;
+	}
+
+	/** The 202 answer to a start: the status object, with a token a browser can attach with. */
+	record Accepted(@JsonUnwrapped StreamView view, String attachToken, String attachTokenExpiresAt) {
+	}
+
+	/** A token to attach to a stream with ({@code ?token=} on its events endpoint). */
+	record AttachToken(String object, String streamId, String token, String expiresAt) {
+
+		static AttachToken of(String streamId, AttachTokens.Issued issued) {
+			return new AttachToken("attach_token", streamId, issued.token(), issued.expiresAt().toString());
+		}
+
 	}
 
 	@Operation(summary = "Start a stream",
 			description = "With Accept: text/event-stream the response is the event stream itself; "
 					+ "otherwise 202 with the status object and a Location to attach to.")
 	@PostMapping(consumes = MediaType.APPLICATION_JSON_VALUE)
-	Mono<ResponseEntity<?>> start(@RequestBody StartStreamRequest body, @RequestHeader HttpHeaders headers) {
+	Mono<ResponseEntity<?>> start(@RequestBody StartStreamRequest body, @RequestHeader HttpHeaders headers,
+			@AuthenticationPrincipal Caller caller) {
 		boolean listen = wantsEventStream(headers);
-		StreamManager.Started started = this.manager.start(body, listen);
+		StreamManager.Started started = this.manager.start(caller, body, listen);
+		String id = started.view().id();
+		AttachTokens.Issued token = this.tokens.issue(id, caller.owner());
 		ResponseEntity<?> response;
 		if (started.listener() != null) {
-			response = eventStream().header("X-Stream-Id", started.view().id()).body(sse(started.listener().events()));
+			response = eventStream().header("X-Stream-Id", id)
+				.header("X-Attach-Token", token.token())
+				.body(sse(started.listener().events()));
 		}
 		else {
 			response = ResponseEntity.accepted()
-				.location(java.net.URI.create("/v1/streams/" + started.view().id()))
-				.header("X-Stream-Id", started.view().id())
+				.location(java.net.URI.create("/v1/streams/" + id))
+				.header("X-Stream-Id", id)
+				.header("X-Attach-Token", token.token())
 				.contentType(MediaType.APPLICATION_JSON)
-				.body(started.view());
+				.body(new Accepted(started.view(), token.token(), token.expiresAt().toString()));
 		}
 		// In redis mode the id goes out once other replicas can find the stream: a client that attaches
 		// to, or cancels, it elsewhere right away must not get 404.
@@ -70,31 +95,41 @@ class StreamController {
 	@GetMapping("/{id}/events")
 	Mono<ResponseEntity<EventStream>> events(@PathVariable String id,
 			@RequestHeader(name = "Last-Event-ID", required = false) @Nullable String lastEventId,
-			@RequestParam(name = "after", required = false) @Nullable String after) {
+			@RequestParam(name = "after", required = false) @Nullable String after,
+			@AuthenticationPrincipal Caller caller) {
 		// The header wins: a browser's EventSource reconnects to the same URL and sends the header.
 		long position = (lastEventId != null) ? position("Last-Event-ID", lastEventId)
 				: (after != null) ? position("after", after) : 0;
-		return this.manager.eventsAnywhere(id, position).map(events -> eventStream().body(sse(events)));
+		return this.manager.eventsAnywhere(id, position, caller).map(events -> eventStream().body(sse(events)));
 	}
 
 	@Operation(summary = "Status of a stream")
 	@GetMapping(path = "/{id}", produces = MediaType.APPLICATION_JSON_VALUE)
-	Mono<StreamView> status(@PathVariable String id) {
-		return this.manager.statusAnywhere(id);
+	Mono<StreamView> status(@PathVariable String id, @AuthenticationPrincipal Caller caller) {
+		return this.manager.statusAnywhere(id, caller);
 	}
 
 	@Operation(summary = "Cancel a stream",
 			description = "Idempotent. When it answers, the slot is free and the upstream call closed.")
 	@PostMapping(path = "/{id}/cancel", produces = MediaType.APPLICATION_JSON_VALUE)
-	Mono<StreamView> cancel(@PathVariable String id) {
-		return this.manager.cancelAnywhere(id);
+	Mono<StreamView> cancel(@PathVariable String id, @AuthenticationPrincipal Caller caller) {
+		return this.manager.cancelAnywhere(id, caller);
+	}
+
+	@Operation(summary = "A new attach token for a stream",
+			description = "For the stream's owner: a short-lived token a browser's EventSource attaches with "
+					+ "(?token= on the events endpoint).")
+	@PostMapping(path = "/{id}/attach_token", produces = MediaType.APPLICATION_JSON_VALUE)
+	Mono<AttachToken> attachToken(@PathVariable String id, @AuthenticationPrincipal Caller caller) {
+		return this.manager.ownerAnywhere(id, caller).map(owner -> AttachToken.of(id, this.tokens.issue(id, owner)));
 	}
 
 	@Operation(summary = "List streams, newest first")
 	@GetMapping(produces = MediaType.APPLICATION_JSON_VALUE)
 	Mono<StreamPage> list(@RequestParam(name = "status", required = false) @Nullable String status,
 			@RequestParam(name = "limit", required = false) @Nullable String limit,
-			@RequestParam(name = "after", required = false) @Nullable String after) {
+			@RequestParam(name = "after", required = false) @Nullable String after,
+			@AuthenticationPrincipal Caller caller) {
 		StreamStatus filter = null;
 		if (status != null) {
 			filter = StreamStatus.fromWireName(status)
@@ -108,7 +143,7 @@ class StreamController {
 				throw InvalidRequest.invalid("limit", "must be between 1 and " + MAX_PAGE);
 			}
 		}
-		return this.manager.listAnywhere(filter, size, after);
+		return this.manager.listAnywhere(filter, size, after, caller);
 	}
 
 	/** The listener's events as SSE frames, with keep-alive comments while it is quiet. */

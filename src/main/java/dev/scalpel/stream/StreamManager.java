@@ -91,6 +91,8 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 
 	private final SharedStreams shared;
 
+	private final Quotas quotas;
+
 	/** Listeners attached right now. */
 	private final AtomicInteger listeners = new AtomicInteger();
 
@@ -118,6 +120,7 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		this.timers = timers;
 		this.observer = observer;
 		this.shared = shared;
+		this.quotas = new Quotas(retryAfter);
 		// Another replica asked to cancel one of ours: as a cancel here.
 		shared.onCancelRequest(id -> registry.find(id)
 			.ifPresent(stream -> end(stream, FinishReason.CANCEL_REQUESTED, null, ManagedStream.Guard.NONE)));
@@ -138,7 +141,12 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 	 * A refused start ({@code 400}, {@code 404}, {@code 413}, {@code 429}, {@code 503}) creates nothing.
 	 */
 	Started start(StartStreamRequest body, boolean listen) {
-		return start(body, listen, Map.of());
+		return start(Caller.OPEN, body, listen);
+	}
+
+	/** As {@link #start(StartStreamRequest, boolean)}, for a caller, who owns the stream. */
+	Started start(Caller caller, StartStreamRequest body, boolean listen) {
+		return start(caller, body, listen, Map.of());
 	}
 
 	/** A stream started for a caller that reads it at once: its status and its events. */
@@ -151,12 +159,12 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 	 * with provider {@code options} besides. The events end after the terminal one; cancelling their
 	 * subscription is the listener leaving (a disconnect).
 	 */
-	public Opened open(StartStreamRequest body, Map<String, Object> options) {
-		Started started = start(body, true, options);
+	public Opened open(Caller caller, StartStreamRequest body, Map<String, Object> options) {
+		Started started = start(caller, body, true, options);
 		return new Opened(started.view(), Objects.requireNonNull(started.listener()).events());
 	}
 
-	private Started start(StartStreamRequest body, boolean listen, Map<String, Object> options) {
+	private Started start(Caller caller, StartStreamRequest body, boolean listen, Map<String, Object> options) {
 		StartRequestValidator.ValidStart valid = this.validator.validate(body);
 		ModelRouter.Route route = this.router.route(valid.generation().model());
 		if (!this.accepting) {
@@ -171,15 +179,24 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 							+ valid.generation().model() + " is not served by one");
 		}
 		route.source().admit();
+		// The key's quota last: a start refused for any other reason does not count against it.
+		boolean counted = this.quotas.admit(caller);
 		ManagedStream stream = new ManagedStream(this.ids.next(), this.order.incrementAndGet(),
 				valid.generation().withModel(route.upstreamModel()).withOptions(options), valid.generation().model(),
-				route.source(),
-				valid.background(), valid.metadata(), this.clock.instant(),
+				route.source(), valid.background(), valid.metadata(), caller.owner(), counted, this.clock.instant(),
 				this.properties.maxEvents(), this.encoder, this.shared);
 		Acquisition acquisition = null;
 		if (listen || valid.background()) {
 			// Refused synchronously when the queue is full, before the stream is visible to anyone.
-			acquisition = acquire(stream);
+			try {
+				acquisition = acquire(stream);
+			}
+			catch (RuntimeException ex) {
+				if (counted) {
+					this.quotas.release(caller.owner());
+				}
+				throw ex;
+			}
 		}
 		Listener listener = null;
 		if (listen) {
@@ -245,25 +262,28 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 	}
 
 	/** Completes once other replicas can find this replica's stream (at once in memory mode). */
-	Mono<Void> shared(String id) {
+	public Mono<Void> shared(String id) {
 		return this.shared.written(id);
 	}
 
-	/** The status of a stream held here or, in redis mode, by another replica. */
-	Mono<StreamView> statusAnywhere(String id) {
-		Optional<ManagedStream> local = findHere(id);
+	/**
+	 * The status of a stream held here or, in redis mode, by another replica, for a caller who may see
+	 * it (its owner or an administrator); to anyone else it does not exist.
+	 */
+	Mono<StreamView> statusAnywhere(String id, Caller caller) {
+		Optional<ManagedStream> local = findHere(id, caller, false);
 		return local.isPresent() ? Mono.just(local.get().view())
-				: this.shared.status(id).switchIfEmpty(Mono.error(() -> new StreamNotFound(id)));
+				: allowed(id, caller, false).then(this.shared.status(id)).switchIfEmpty(Mono.error(() -> new StreamNotFound(id)));
 	}
 
 	/**
 	 * Cancels a stream held here (as {@link #cancel}) or, in redis mode, by another replica, whose owner
 	 * does it; the status after.
 	 */
-	Mono<StreamView> cancelAnywhere(String id) {
-		Optional<ManagedStream> local = findHere(id);
+	Mono<StreamView> cancelAnywhere(String id, Caller caller) {
+		Optional<ManagedStream> local = findHere(id, caller, false);
 		return local.isPresent() ? Mono.fromSupplier(() -> cancel(id))
-				: this.shared.cancel(id).switchIfEmpty(Mono.error(() -> new StreamNotFound(id)));
+				: allowed(id, caller, false).then(this.shared.cancel(id)).switchIfEmpty(Mono.error(() -> new StreamNotFound(id)));
 	}
 
 	/**
@@ -271,31 +291,69 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 	 * replayed after {@code after}, then live. Errors ({@code 404}, {@code 410}, {@code 429}) come
 	 * before any event.
 	 */
-	Mono<Flux<StreamEvent>> eventsAnywhere(String id, long after) {
+	Mono<Flux<StreamEvent>> eventsAnywhere(String id, long after, Caller caller) {
 		if (after < 0) {
 			throw InvalidRequest.invalid("after", "must not be negative");
 		}
-		Optional<ManagedStream> local = findHere(id);
-		return local.isPresent() ? Mono.fromSupplier(() -> attach(id, after).events()) : this.shared.events(id, after);
+		Optional<ManagedStream> local = findHere(id, caller, true);
+		return local.isPresent() ? Mono.fromSupplier(() -> attach(id, after).events())
+				: allowed(id, caller, true).then(Mono.defer(() -> this.shared.events(id, after)));
 	}
 
-	private Optional<ManagedStream> findHere(String id) {
+	/**
+	 * The owner of a stream held here or, in redis mode, by another replica, if the caller is it (only
+	 * the owner gets attach tokens for its streams); {@link StreamNotFound} otherwise.
+	 */
+	Mono<String> ownerAnywhere(String id, Caller caller) {
+		Optional<ManagedStream> local = findHere(id, caller, true);
+		return local.isPresent() ? Mono.just(local.get().owner())
+				: allowed(id, caller, true).then(Mono.just(caller.owner()));
+	}
+
+	/**
+	 * This replica's stream, if it holds it and the caller may {@code read} (attach to) it or else see
+	 * it; {@link StreamNotFound} when it holds it for another owner, or the id is malformed.
+	 */
+	private Optional<ManagedStream> findHere(String id, Caller caller, boolean read) {
 		if (!StreamIds.wellFormed(id)) {
 			throw new StreamNotFound(id);
 		}
-		return this.registry.find(id);
+		Optional<ManagedStream> stream = this.registry.find(id);
+		if (stream.isPresent() && !(read ? caller.mayRead(stream.get().owner()) : caller.mayManage(stream.get().owner()))) {
+			throw new StreamNotFound(id);
+		}
+		return stream;
 	}
 
-	/** Every replica's streams in redis mode, this one's in memory mode (as {@link #list}). */
-	Mono<StreamPage> listAnywhere(@Nullable StreamStatus status, int limit, @Nullable String after) {
-		return this.shared.list(status, limit, after).switchIfEmpty(Mono.fromSupplier(() -> list(status, limit, after)));
+	/** Completes when another replica's stream may be read or seen by the caller; else not found. */
+	private Mono<Void> allowed(String id, Caller caller, boolean read) {
+		return this.shared.owner(id)
+			.filter(owner -> read ? caller.mayRead(owner) : caller.mayManage(owner))
+			.switchIfEmpty(Mono.error(() -> new StreamNotFound(id)))
+			.then();
 	}
 
-	/** Streams newest first, optionally of one status, after a cursor stream. */
+	/**
+	 * Every replica's streams in redis mode, this one's in memory mode (as {@link #list}), of the
+	 * caller's key, or of every key for an administrator.
+	 */
+	Mono<StreamPage> listAnywhere(@Nullable StreamStatus status, int limit, @Nullable String after, Caller caller) {
+		String owner = caller.admin() ? null : caller.owner();
+		return this.shared.list(status, limit, after, owner)
+			.switchIfEmpty(Mono.fromSupplier(() -> list(status, limit, after, owner)));
+	}
+
+	/** Streams newest first, optionally of one status, after a cursor stream, of every owner. */
 	StreamPage list(@Nullable StreamStatus status, int limit, @Nullable String after) {
+		return list(status, limit, after, null);
+	}
+
+	/** Streams newest first, optionally of one status and one owner, after a cursor stream. */
+	StreamPage list(@Nullable StreamStatus status, int limit, @Nullable String after, @Nullable String owner) {
 		long before = Long.MAX_VALUE;
 		if (after != null) {
 			before = this.registry.find(after)
+				.filter(stream -> owner == null || owner.equals(stream.owner()))
 				.map(ManagedStream::order)
 				.orElseThrow(() -> InvalidRequest.invalid("after", "names no stream that is still retained"));
 		}
@@ -303,6 +361,7 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		List<ManagedStream> page = this.registry.all()
 			.stream()
 			.filter(stream -> stream.order() < cursor)
+			.filter(stream -> owner == null || owner.equals(stream.owner()))
 			.filter(stream -> status == null || stream.status() == status)
 			.sorted(Comparator.comparingLong(ManagedStream::order).reversed())
 			.limit(limit + 1L)
@@ -327,7 +386,7 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 	}
 
 	/** A live stream as an operator sees it. */
-	public record LiveStream(String id, String status, String model, boolean background, Duration age,
+	public record LiveStream(String id, String owner, String status, String model, boolean background, Duration age,
 			@Nullable Duration slotHeldFor, int listeners, long lastEventId) {
 	}
 
@@ -340,7 +399,7 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 			.map(stream -> {
 				ManagedStream.Audit audit = stream.audit();
 				StreamView view = stream.view();
-				return new LiveStream(view.id(), view.status(), view.model(), view.background(),
+				return new LiveStream(view.id(), stream.owner(), view.status(), view.model(), view.background(),
 						Duration.ofNanos(now - audit.createdNanos()),
 						(audit.permit() != null) ? Duration.ofNanos(now - audit.startedNanos()) : null,
 						audit.listeners().size(), view.lastEventId());
@@ -520,6 +579,9 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		}
 		held.release();
 		long released = System.nanoTime();
+		if (stream.quotaCounted()) {
+			this.quotas.release(stream.owner());
+		}
 		this.registry.retire(stream);
 		stream.signal();
 		this.observer.ended(stream.id(), reason, Duration.ofNanos(released - held.createdNanos()),

@@ -45,7 +45,8 @@ public interface StreamObserver {
 	enum Rejection {
 
 		OVERLOADED("overloaded"), INVALID("invalid"), SHUTTING_DOWN("shutting_down"),
-		UPSTREAM_UNAVAILABLE("upstream_unavailable"), CLUSTER_UNAVAILABLE("cluster_unavailable");
+		UPSTREAM_UNAVAILABLE("upstream_unavailable"), CLUSTER_UNAVAILABLE("cluster_unavailable"),
+		QUOTA_EXCEEDED("quota_exceeded"), UNAUTHORIZED("unauthorized");
 
 		private final String tag;
 

@@ -1,0 +1,24 @@
+package dev.scalpel.stream;
+
+import java.time.Duration;
+
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.HttpStatus;
+import org.springframework.web.ErrorResponseException;
+
+import dev.scalpel.system.Problems;
+
+/**
+ * A key is over one of its own limits (streams at once, starts a minute); nothing was created.
+ * Distinct from {@link Overloaded}: the service has room, this key has had its share. Carries
+ * {@code Retry-After}.
+ */
+public final class QuotaExceeded extends ErrorResponseException {
+
+	QuotaExceeded(String detail, Duration retryAfter) {
+		super(HttpStatus.TOO_MANY_REQUESTS,
+				Problems.of(HttpStatus.TOO_MANY_REQUESTS, "quota_exceeded", "Quota exceeded", detail), null);
+		getHeaders().set(HttpHeaders.RETRY_AFTER, String.valueOf(Math.max(1, (retryAfter.toMillis() + 999) / 1000)));
+	}
+
+}

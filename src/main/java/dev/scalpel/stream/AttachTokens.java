@@ -113,6 +113,11 @@ public final class AttachTokens {
 		catch (IllegalArgumentException ex) {
 			return new Check.Invalid();
 		}
+		// One spelling per token: base64 text whose unused trailing bits are set is not ours.
+		if (!ENCODER.encodeToString(payload).equals(token.substring(0, dot))
+				|| !ENCODER.encodeToString(signature).equals(token.substring(dot + 1))) {
+			return new Check.Invalid();
+		}
 		if (!MessageDigest.isEqual(sign(payload), signature)) {
 			return new Check.Invalid();
 		}

@@ -375,6 +375,11 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		return this.registry.live().size();
 	}
 
+	/** Streams of {@code owner} counted against its quota of streams at once (those with a quota). */
+	int quotaLive(String owner) {
+		return this.quotas.live(owner);
+	}
+
 	/** Listeners attached right now. */
 	public int listenerCount() {
 		return this.listeners.get();

@@ -13,9 +13,14 @@ final class OpenAiClients {
 
 	/** A client of Scalpel's OpenAI door on this port; retries off, so that each call is one request. */
 	static OpenAIClient scalpel(int port) {
+		return scalpel(port, "sk-any");
+	}
+
+	/** As {@link #scalpel(int)}, with an API key of the service's. */
+	static OpenAIClient scalpel(int port, String apiKey) {
 		return OpenAIOkHttpClient.builder()
 			.baseUrl("http://localhost:" + port + "/v1")
-			.apiKey("sk-any")
+			.apiKey(apiKey)
 			.maxRetries(0)
 			.timeout(Duration.ofSeconds(10))
 			.build();

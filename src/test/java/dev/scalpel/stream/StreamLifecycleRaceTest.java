@@ -39,6 +39,10 @@ class StreamLifecycleRaceTest {
 
 	private static final Duration BOUND = Duration.ofSeconds(30);
 
+	/** The keys streams are started with: one without limits, two with few streams at once. */
+	private static final List<Caller> CALLERS = List.of(new Caller("free", false, Caller.Quota.NONE),
+			new Caller("capped-3", false, new Caller.Quota(3, 0)), new Caller("capped-5", false, new Caller.Quota(5, 0)));
+
 	@ParameterizedTest(name = "seed {0}")
 	@ValueSource(longs = { 1, 2, 3, 4 })
 	void invariantsHoldAfterRandomisedLifecycles(long seed) throws Exception {
@@ -52,12 +56,36 @@ class StreamLifecycleRaceTest {
 		ScheduledExecutorService actors = Executors.newScheduledThreadPool(4);
 		Map<String, Plan> plans = new ConcurrentHashMap<>();
 		AtomicInteger refused = new AtomicInteger();
+		AtomicInteger overQuota = new AtomicInteger();
 		CountDownLatch played = new CountDownLatch(STREAMS);
+		// Watches, while the run goes on, that no capped key ever has more streams not yet ended than its
+		// quota. A snapshot is read stream by stream, so a count over the quota is checked again: statuses
+		// only move to terminal, so streams still not ended on the second read were all live together.
+		java.util.concurrent.atomic.AtomicReference<String> quotaBroken = new java.util.concurrent.atomic.AtomicReference<>();
+		ScheduledExecutorService watcher = Executors.newSingleThreadScheduledExecutor();
+		watcher.scheduleWithFixedDelay(() -> {
+			Map<String, List<String>> live = manager.live().stream()
+				.filter(stream -> !StreamStatus.fromWireName(stream.status()).orElseThrow().terminal())
+				.collect(java.util.stream.Collectors.groupingBy(StreamManager.LiveStream::owner,
+						java.util.stream.Collectors.mapping(StreamManager.LiveStream::id, java.util.stream.Collectors.toList())));
+			for (Caller caller : CALLERS) {
+				int max = caller.quota().maxConcurrentStreams();
+				List<String> ids = live.getOrDefault(caller.owner(), List.of());
+				if (max > 0 && ids.size() > max) {
+					long still = ids.stream()
+						.filter(id -> !StreamStatus.fromWireName(manager.status(id).status()).orElseThrow().terminal())
+						.count();
+					if (still > max) {
+						quotaBroken.compareAndSet(null, caller.owner() + " had " + still + " streams not ended");
+					}
+				}
+			}
+		}, 1, 1, TimeUnit.MILLISECONDS);
 		try {
 			for (int i = 0; i < STREAMS; i++) {
 				Plan plan = new Plan(i, random.split());
 				long startDelay = i / 4 + plan.random.nextInt(3);
-				actors.schedule(() -> plan.play(manager, actors, plans, refused, played), startDelay,
+				actors.schedule(() -> plan.play(manager, actors, plans, refused, overQuota, played), startDelay,
 						TimeUnit.MILLISECONDS);
 			}
 			assertThat(played.await(BOUND.toSeconds(), TimeUnit.SECONDS)).as("every plan started").isTrue();
@@ -73,8 +101,14 @@ class StreamLifecycleRaceTest {
 		}
 		finally {
 			actors.shutdownNow();
+			watcher.shutdownNow();
 		}
 
+		assertThat(quotaBroken.get()).as("a key over its quota of streams at once").isNull();
+		assertThat(overQuota.get()).as("starts refused for a key's quota").isPositive();
+		for (Caller caller : CALLERS) {
+			assertThat(manager.quotaLive(caller.owner())).as("quota places still taken by " + caller.owner()).isZero();
+		}
 		assertThat(slots.inUse()).as("slots held").isZero();
 		assertThat(slots.queued()).as("queue").isZero();
 		assertThat(plans).as("streams created").hasSize(STREAMS);
@@ -131,7 +165,7 @@ class StreamLifecycleRaceTest {
 		}
 
 		void play(StreamManager manager, ScheduledExecutorService actors, Map<String, Plan> plans,
-				AtomicInteger refused, CountDownLatch played) {
+				AtomicInteger refused, AtomicInteger overQuota, CountDownLatch played) {
 			int mode = this.random.nextInt(10);
 			boolean background = mode == 9;
 			boolean listen = mode < 7 || (background && this.random.nextBoolean());
@@ -139,13 +173,13 @@ class StreamLifecycleRaceTest {
 					"plan " + this.index + " " + this.random.nextLong(), null, null, background, null);
 			StreamManager.Started started;
 			try {
-				started = manager.start(request, listen);
+				started = manager.start(CALLERS.get(this.index % CALLERS.size()), request, listen);
 			}
-			catch (Overloaded ex) {
+			catch (Overloaded | QuotaExceeded ex) {
 				// A 429: nothing was created; the client retries a little later, as clients do.
-				refused.incrementAndGet();
-				actors.schedule(() -> play(manager, actors, plans, refused, played), 1 + this.random.nextInt(5),
-						TimeUnit.MILLISECONDS);
+				((ex instanceof Overloaded) ? refused : overQuota).incrementAndGet();
+				actors.schedule(() -> play(manager, actors, plans, refused, overQuota, played),
+						1 + this.random.nextInt(5), TimeUnit.MILLISECONDS);
 				return;
 			}
 			played.countDown();

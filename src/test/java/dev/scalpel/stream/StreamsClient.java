@@ -42,6 +42,14 @@ final class StreamsClient {
 		this.http = WebClient.create("http://localhost:" + port);
 	}
 
+	/** A client that sends {@code Authorization: Bearer <key>} with every request. */
+	StreamsClient(int port, String key) {
+		this.http = WebClient.builder()
+			.baseUrl("http://localhost:" + port)
+			.defaultHeader(HttpHeaders.AUTHORIZATION, "Bearer " + key)
+			.build();
+	}
+
 	/** An HTTP answer: status, headers and the body as text. */
 	record Reply(int status, HttpHeaders headers, String body) {
 	}

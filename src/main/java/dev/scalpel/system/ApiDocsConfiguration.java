@@ -2,6 +2,11 @@ package dev.scalpel.system;
 
 import java.util.List;
 
+import io.swagger.v3.oas.models.Components;
+import io.swagger.v3.oas.models.OpenAPI;
+import io.swagger.v3.oas.models.info.Info;
+import io.swagger.v3.oas.models.security.SecurityRequirement;
+import io.swagger.v3.oas.models.security.SecurityScheme;
 import reactor.core.scheduler.Schedulers;
 
 import org.springframework.beans.factory.annotation.Value;
@@ -10,12 +15,23 @@ import org.springframework.context.annotation.Configuration;
 import org.springframework.web.server.WebFilter;
 
 /**
- * springdoc builds {@code /v3/api-docs} by scanning the classpath and serves the Swagger UI from a
+ * The OpenAPI document's description, and: springdoc builds {@code /v3/api-docs} by scanning the classpath and serves the Swagger UI from a
  * jar: blocking file reads that must not run on an event loop. Requests for them are handled on
  * the bounded elastic scheduler instead; every other request is untouched.
  */
 @Configuration(proxyBeanMethods = false)
 class ApiDocsConfiguration {
+
+	/** The API's description: its title, and the API key every operation takes as a bearer token. */
+	@Bean
+	OpenAPI scalpelOpenApi() {
+		return new OpenAPI()
+			.info(new Info().title("Scalpel").description("LLM generations as managed streams (API.md)."))
+			.components(new Components().addSecuritySchemes("apiKey", new SecurityScheme().type(SecurityScheme.Type.HTTP)
+				.scheme("bearer")
+				.description("An API key of the service (scalpel.security.keys); not needed when none is configured.")))
+			.addSecurityItem(new SecurityRequirement().addList("apiKey"));
+	}
 
 	@Bean
 	WebFilter apiDocsOffTheEventLoop(@Value("${springdoc.api-docs.path:/v3/api-docs}") String apiDocs,

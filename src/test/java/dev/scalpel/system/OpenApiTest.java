@@ -26,7 +26,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 @ScalpelTest
 class OpenApiTest {
 
-	static final Duration TIMEOUT = Duration.ofSeconds(10);
+	// The first request builds the document by scanning the application: seconds on a small, busy machine.
+	static final Duration TIMEOUT = Duration.ofSeconds(30);
 
 	@Autowired
 	WebTestClient http;
@@ -59,6 +60,12 @@ class OpenApiTest {
 		assertThat(paths.path("/v1/streams/{id}").propertyNames()).contains("get");
 		assertThat(paths.path("/v1/streams/{id}/events").propertyNames()).contains("get");
 		assertThat(paths.path("/v1/streams/{id}/cancel").propertyNames()).contains("post");
+		assertThat(paths.path("/v1/streams/{id}/attach_token").propertyNames()).contains("post");
+		// The caller comes from the API key, never from a parameter.
+		assertThat(result.getResponseBody()).asString(StandardCharsets.UTF_8).doesNotContain("\"caller\"");
+		assertThat(docs.path("components").path("securitySchemes").path("apiKey").path("scheme").asString())
+			.isEqualTo("bearer");
+		assertThat(docs.path("security").toString()).contains("apiKey");
 	}
 
 	@Test

@@ -16,7 +16,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Redis stopped and started again, empty, under two replicas: while it is down, starts get
  * {@code 503 cluster_unavailable} and readiness is out of service, and a running stream keeps
  * streaming to its local listener; once it is back, the owner writes its streams again, so that a
- * listener on the other replica ends up with exactly the owner's events, and starts work again.
+ * listener on the other replica ends up with exactly the owner's events, and starts work again; the
+ * stream is written again with its owner and into the listing.
  */
 class RedisOutageEndToEndTest {
 
@@ -55,6 +56,15 @@ class RedisOutageEndToEndTest {
 					.isEqualTo(onA.events().stream().map(event -> event.id() + " " + event.event() + " " + event.data()).toList());
 				assertThat(b.status(id).path("status").asString()).isEqualTo("completed");
 				assertThat(b.status(id).path("usage").path("output_tokens").asInt()).isEqualTo(4);
+				// Written again with its owner (the one owner of an open service) and in the listing.
+				assertThat(b.list("limit=100").path("data").findValuesAsString("id")).contains(id);
+				io.lettuce.core.RedisClient client = io.lettuce.core.RedisClient.create(redis.url());
+				try (var connection = client.connect()) {
+					assertThat(connection.sync().hget("scalpel:stream:" + id, "key")).isEqualTo("anonymous");
+				}
+				finally {
+					client.shutdown();
+				}
 			}
 			finally {
 				a.context().close();

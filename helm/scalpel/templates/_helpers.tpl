@@ -84,6 +84,55 @@ The Secret holding provider keys: existingSecret, the chart's own, or none.
 {{- end }}
 
 {{/*
+The Secret holding security.yaml (API keys, attach-token secret): existingSecret, the chart's own
+when apiKeys are set, or none (the API is then open).
+*/}}
+{{- define "scalpel.securitySecretName" -}}
+{{- if .Values.security.existingSecret }}
+{{- .Values.security.existingSecret }}
+{{- else if .Values.security.apiKeys }}
+{{- printf "%s-security" (include "scalpel.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+security.yaml of the chart's security Secret: scalpel.security.keys from .Values.security.apiKeys
+(Spring's kebab-case names) and the attach-token secret: the value set, else the one of the Secret
+already installed (lookup; empty in helm template), else 48 random characters.
+*/}}
+{{- define "scalpel.securityYaml" -}}
+{{- $keys := list }}
+{{- $names := dict }}
+{{- range .Values.security.apiKeys }}
+{{- if hasKey $names .name }}
+{{- fail (printf "security.apiKeys: the name %q is used twice" .name) }}
+{{- end }}
+{{- $_ := set $names .name true }}
+{{- $key := dict "name" .name "sha256" .sha256 "role" (.role | default "user") }}
+{{- if hasKey . "maxConcurrentStreams" }}
+{{- $_ := set $key "max-concurrent-streams" .maxConcurrentStreams }}
+{{- end }}
+{{- if hasKey . "startsPerMinute" }}
+{{- $_ := set $key "starts-per-minute" .startsPerMinute }}
+{{- end }}
+{{- $keys = append $keys $key }}
+{{- end }}
+{{- $secret := .Values.security.attachToken.secret }}
+{{- if not $secret }}
+{{- $installed := lookup "v1" "Secret" .Release.Namespace (include "scalpel.securitySecretName" .) }}
+{{- if and $installed $installed.data (hasKey $installed.data "security.yaml") }}
+{{- $previous := index $installed.data "security.yaml" | b64dec | fromYaml }}
+{{- $secret = dig "scalpel" "security" "attach-token" "secret" "" $previous }}
+{{- end }}
+{{- end }}
+{{- if not $secret }}
+{{- $secret = randAlphaNum 48 }}
+{{- end }}
+{{- $security := dict "keys" $keys "attach-token" (dict "secret" $secret) }}
+{{- toYaml (dict "scalpel" (dict "security" $security)) }}
+{{- end }}
+
+{{/*
 Seconds Kubernetes gives a pod to stop: the value set, or preStop + drain + 10 s. Refuses a value
 that leaves no time to drain.
 */}}
@@ -105,6 +154,10 @@ section from .Values.config (extra merged over it) and .Values.providers.
 */}}
 {{- define "scalpel.applicationYaml" -}}
 {{- $config := omit .Values.config "extra" | deepCopy }}
+{{- /* Access settings that are no secret; the keys themselves are in the security Secret. */}}
+{{- $quota := dict "max-concurrent-streams" .Values.security.quota.maxConcurrentStreams "starts-per-minute" .Values.security.quota.startsPerMinute }}
+{{- $cors := dict "allowed-origins" (.Values.security.cors.allowedOrigins | default list) "max-age" .Values.security.cors.maxAge }}
+{{- $_ := set $config "security" (dict "quota" $quota "attach-token" (dict "ttl" .Values.security.attachToken.ttl) "cors" $cors) }}
 {{- $config = mergeOverwrite $config (deepCopy .Values.config.extra) }}
 {{- $streams := get $config "streams" | default dict }}
 {{- $_ := set $streams "drain-timeout" (printf "%ds" (int .Values.drain.timeoutSeconds)) }}
@@ -141,8 +194,11 @@ spring:
     # The drain happens inside one shutdown phase, which must be allowed longer than the drain.
     timeout-per-shutdown-phase: {{ add .Values.drain.timeoutSeconds 5 }}s
   config:
-    # Provider keys: one file per key of the Secret, read as properties (${openai-api-key:}).
-    import: optional:configtree:/etc/scalpel/secrets/
+    import:
+      # Provider keys: one file per key of the Secret, read as properties (${openai-api-key:}).
+      - optional:configtree:/etc/scalpel/secrets/
+      # API keys and the attach-token secret (scalpel.security.*), from the security Secret.
+      - optional:file:/etc/scalpel/security/security.yaml
 {{- if eq .Values.cluster.mode "redis" }}
   data:
     redis:

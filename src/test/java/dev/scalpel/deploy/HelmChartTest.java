@@ -29,6 +29,7 @@ import org.springframework.boot.env.YamlPropertySourceLoader;
 import org.springframework.core.env.MutablePropertySources;
 import org.springframework.core.io.ByteArrayResource;
 
+import dev.scalpel.security.SecurityProperties;
 import dev.scalpel.slot.QueueProperties;
 import dev.scalpel.slot.SlotProperties;
 import dev.scalpel.stream.StreamProperties;
@@ -52,6 +53,11 @@ class HelmChartTest {
 
 	private static final String FULLNAME = "demo-scalpel";
 
+	/** The hashes of ci/security-values.yaml's keys: sk-test-chart and sk-test-chart-admin. */
+	static final String WEB_BACKEND_SHA256 = "eb988656f1c3a0d4986002d4acdd8ed2a7bf479383fd05afbd6b28f1312d0071";
+
+	static final String OPS_SHA256 = "992c5d3a74c1c75d421064b90e7ffe029a2914c44f99706115df990b25180f28";
+
 	@Test
 	void lintsCleanInStrictMode() {
 		LintResult lint = new Helm(CHART).lint().strict().call();
@@ -73,7 +79,7 @@ class HelmChartTest {
 	void thereIsACiValuesFileForEveryOptionalFeature() throws IOException {
 		assertThat(valuesFiles()).contains("autoscaling-values.yaml", "pdb-values.yaml", "servicemonitor-values.yaml",
 				"ingress-values.yaml", "networkpolicy-values.yaml", "dashboard-values.yaml", "providers-values.yaml",
-				"existing-secret-values.yaml", "redis-values.yaml");
+				"existing-secret-values.yaml", "redis-values.yaml", "security-values.yaml");
 	}
 
 	@ParameterizedTest(name = "{0}")
@@ -177,7 +183,27 @@ class HelmChartTest {
 		assertThat(notes).contains("kubectl --namespace llm port-forward svc/demo-scalpel 8080:8080")
 			.contains("curl -N \"$SCALPEL/v1/streams\"")
 			.contains("/cancel")
-			.contains("helm test demo");
+			.contains("helm test demo")
+			.contains("WARNING: no API keys are configured")
+			.doesNotContain("Authorization");
+	}
+
+	@Test
+	void notesShowTheKeyInTheCurlWhenKeysAreOn() {
+		String output = new Helm(CHART).install()
+			.withName(RELEASE)
+			.withNamespace("llm")
+			.withValuesFile(CHART.resolve("ci").resolve("security-values.yaml"))
+			.dryRun()
+			.withDryRunOption(com.marcnuri.helm.DryRun.CLIENT)
+			.clientOnly()
+			.call()
+			.getOutput();
+		String notes = output.substring(output.indexOf("NOTES:"));
+		assertThat(notes).contains("curl -N \"$SCALPEL/v1/streams\" -H \"Authorization: Bearer $SCALPEL_API_KEY\"")
+			.contains("/cancel\" -H \"Authorization: Bearer $SCALPEL_API_KEY\"")
+			.doesNotContain("WARNING: no API keys")
+			.doesNotContain(WEB_BACKEND_SHA256);
 	}
 
 	@Test
@@ -192,8 +218,18 @@ class HelmChartTest {
 		assertThat(binder.bindOrCreate("scalpel.streams", StreamProperties.class).drainTimeout())
 			.isEqualTo(Duration.ofSeconds(20));
 		assertThat(binder.bindOrCreate("scalpel.providers", ProviderProperties.class).defaultModel()).isEqualTo("simulated");
+		// No keys: the API is open (the application warns), nothing of security is mounted.
+		SecurityProperties security = binder.bindOrCreate("scalpel.security", SecurityProperties.class);
+		assertThat(security.keys()).isEmpty();
+		assertThat(security.quota().maxConcurrentStreams()).isZero();
+		assertThat(security.quota().startsPerMinute()).isZero();
+		assertThat(security.attachToken().ttl()).isEqualTo(Duration.ofMinutes(5));
+		assertThat(security.attachToken().secret()).isNull();
+		assertThat(security.cors().allowedOrigins()).isEmpty();
+		assertThat(security.cors().maxAge()).isEqualTo(Duration.ofMinutes(30));
 		Map<String, Object> pod = rendered.map(rendered.one("Deployment", FULLNAME), "spec", "template", "spec");
 		assertThat(pod).containsEntry("terminationGracePeriodSeconds", 35);
+		assertThat(rendered.list(pod, "volumes")).noneSatisfy(volume -> assertThat(volume).containsEntry("name", "security"));
 		assertThat(rendered.one("Deployment", FULLNAME)).extracting(deployment -> rendered.map(deployment, "spec"))
 			.satisfies(spec -> assertThat(spec).containsEntry("replicas", 1));
 	}
@@ -333,6 +369,163 @@ class HelmChartTest {
 	}
 
 	@Test
+	@SuppressWarnings("unchecked")
+	void apiKeysAreInTheirOwnSecretMountedAndImportedNeverInTheConfigMap(@TempDir Path secrets) throws IOException {
+		Rendered rendered = render("security-values.yaml");
+		Map<String, Object> secret = rendered.one("Secret", FULLNAME + "-security");
+		assertThat(rendered.map(secret, "data")).containsOnlyKeys("security.yaml");
+		String securityYaml = rendered.securityYaml();
+		Map<String, Object> document = (Map<String, Object>) new Yaml(new SafeConstructor(new LoaderOptions()))
+			.load(securityYaml);
+		Map<String, Object> section = rendered.map(document, "scalpel", "security");
+		assertThat(section).containsOnlyKeys("keys", "attach-token");
+		assertThat(rendered.list(section, "keys")).containsExactly(
+				Map.of("name", "web-backend", "sha256", WEB_BACKEND_SHA256, "role", "user", "max-concurrent-streams", 32,
+						"starts-per-minute", 600),
+				Map.of("name", "ops", "sha256", OPS_SHA256, "role", "admin"));
+		assertThat(rendered.map(section, "attach-token"))
+			.containsExactly(Map.entry("secret", "ci-attach-token-secret-0123456789-abcdefghij"));
+
+		// Hashes and the secret never in the ConfigMap; quotas, ttl and CORS are there (no secrets).
+		assertThat(rendered.configMapYaml()).doesNotContain(WEB_BACKEND_SHA256)
+			.doesNotContain(OPS_SHA256)
+			.doesNotContain("sha256")
+			.doesNotContain("web-backend")
+			.doesNotContain("ci-attach-token-secret");
+
+		// Mounted read-only where application.yaml imports it from; pods roll when it changes.
+		Map<String, Object> deployment = rendered.one("Deployment", FULLNAME);
+		Map<String, Object> pod = rendered.map(deployment, "spec", "template", "spec");
+		assertThat(rendered.list(pod, "volumes")).contains(Map.of("name", "security", "secret",
+				Map.of("secretName", FULLNAME + "-security", "items",
+						List.of(Map.of("key", "security.yaml", "path", "security.yaml")))));
+		Map<String, Object> container = rendered.only(rendered.list(pod, "containers"));
+		assertThat(rendered.list(container, "volumeMounts"))
+			.contains(Map.of("name", "security", "mountPath", "/etc/scalpel/security", "readOnly", true));
+		assertThat(rendered.map(deployment, "spec", "template", "metadata", "annotations"))
+			.containsKey("checksum/security");
+		assertThat(rendered.list(container, "env").toString()).doesNotContain(WEB_BACKEND_SHA256)
+			.doesNotContain("ci-attach-token-secret");
+
+		// As the application binds it: the ConfigMap with security.yaml imported over it.
+		SecurityProperties security = binder(rendered, secrets, "security-values.yaml")
+			.bindOrCreate("scalpel.security", SecurityProperties.class);
+		assertThat(security.keys()).extracting(SecurityProperties.ApiKey::name, SecurityProperties.ApiKey::sha256,
+				SecurityProperties.ApiKey::role, SecurityProperties.ApiKey::maxConcurrentStreams,
+				SecurityProperties.ApiKey::startsPerMinute)
+			.containsExactly(
+					org.assertj.core.groups.Tuple.tuple("web-backend", WEB_BACKEND_SHA256, SecurityProperties.Role.USER, 32,
+							600),
+					org.assertj.core.groups.Tuple.tuple("ops", OPS_SHA256, SecurityProperties.Role.ADMIN, null, null));
+		assertThat(security.quota().maxConcurrentStreams()).isEqualTo(8);
+		assertThat(security.quota().startsPerMinute()).isEqualTo(120);
+		assertThat(security.attachToken().ttl()).isEqualTo(Duration.ofMinutes(2));
+		assertThat(security.attachToken().secret()).isEqualTo("ci-attach-token-secret-0123456789-abcdefghij");
+		assertThat(security.cors().allowedOrigins()).containsExactly("https://app.example.com");
+		assertThat(security.cors().maxAge()).isEqualTo(Duration.ofMinutes(10));
+
+		// The helm test pod gets its key from the Secret the values name.
+		Rendered hooks = renderTestHooks("security-values.yaml", secrets.resolve("chart"));
+		Map<String, Object> testContainer = hooks
+			.only(hooks.list(hooks.map(hooks.one("Pod", FULLNAME + "-test-stream"), "spec"), "containers"));
+		assertThat(hooks.list(testContainer, "env")).contains(Map.of("name", "SCALPEL_API_KEY", "valueFrom",
+				Map.of("secretKeyRef", Map.of("name", "scalpel-test-key", "key", "api-key"))));
+		assertThat(String.join(" ", hooks.strings(testContainer, "command")))
+			.contains("Authorization: Bearer $SCALPEL_API_KEY");
+	}
+
+	/**
+	 * Without a secret in the values, the chart generates one, or keeps the one of the Secret already
+	 * installed ({@code lookup}). helm-java's template asks a cluster for it (Helm's own {@code helm
+	 * template} finds nothing), so a copy of the chart stands the lookup's answer in: nothing (a first
+	 * install), then the Secret of an earlier release (an upgrade).
+	 */
+	@Test
+	void withoutASecretValueTheAttachTokenSecretIsGeneratedOnceAndKeptOnUpgrades(@TempDir Path copies)
+			throws IOException {
+		String lookup = "lookup \"v1\" \"Secret\" .Release.Namespace (include \"scalpel.securitySecretName\" .)";
+		Path firstInstall = copyChart(copies.resolve("install"));
+		replace(firstInstall.resolve("templates/_helpers.tpl"), lookup, "dict");
+		String generated = new Rendered(new Helm(firstInstall).template()
+			.withName(RELEASE)
+			.withNamespace("llm")
+			.set("security.apiKeys[0].name", "web-backend")
+			.set("security.apiKeys[0].sha256", WEB_BACKEND_SHA256)
+			.call()).securityYaml();
+		assertThat(generated).containsPattern("(?m)^      secret: [A-Za-z0-9]{48}$")
+			.contains("role: user")
+			.doesNotContain("max-concurrent-streams");
+
+		String installed = "scalpel:\n  security:\n    attach-token:\n      secret: kept-from-the-installed-release-0123456789\n";
+		Path upgrade = copyChart(copies.resolve("upgrade"));
+		replace(upgrade.resolve("templates/_helpers.tpl"), lookup,
+				"(dict \"data\" (dict \"security.yaml\" (\"" + installed.replace("\n", "\\n") + "\" | b64enc)))");
+		String kept = new Rendered(new Helm(upgrade).template()
+			.withName(RELEASE)
+			.withNamespace("llm")
+			.set("security.apiKeys[0].name", "web-backend")
+			.set("security.apiKeys[0].sha256", WEB_BACKEND_SHA256)
+			.call()).securityYaml();
+		assertThat(kept).contains("secret: kept-from-the-installed-release-0123456789").contains(WEB_BACKEND_SHA256);
+	}
+
+	@Test
+	void anExistingSecurityProfileSecretIsMountedAndNoSecretIsCreated() {
+		Rendered rendered = new Rendered(template().set("security.existingSecret", "scalpel-security")
+			.set("security.apiKeys[0].name", "ignored")
+			.set("security.apiKeys[0].sha256", WEB_BACKEND_SHA256)
+			.call());
+		assertThat(rendered.kinds()).doesNotContain("Secret");
+		Map<String, Object> pod = rendered.map(rendered.one("Deployment", FULLNAME), "spec", "template", "spec");
+		assertThat(rendered.list(pod, "volumes")).contains(Map.of("name", "security", "secret",
+				Map.of("secretName", "scalpel-security", "items",
+						List.of(Map.of("key", "security.yaml", "path", "security.yaml")))));
+		assertThat(rendered.list(rendered.only(rendered.list(pod, "containers")), "volumeMounts"))
+			.anySatisfy(mount -> assertThat(mount).containsEntry("mountPath", "/etc/scalpel/security"));
+	}
+
+	@Test
+	void refusesBadApiKeys() {
+		assertThatThrownBy(() -> template().set("security.apiKeys[0].name", "web")
+			.set("security.apiKeys[0].sha256", "not-a-hash")
+			.call()).hasMessageContaining("security.apiKeys.0.sha256");
+		assertThatThrownBy(() -> template().set("security.apiKeys[0].name", "web")
+			.set("security.apiKeys[0].sha256", WEB_BACKEND_SHA256.substring(1))
+			.call()).hasMessageContaining("security.apiKeys.0.sha256");
+		assertThatThrownBy(() -> template().set("security.apiKeys[0].name", "web")
+			.set("security.apiKeys[0].sha256", WEB_BACKEND_SHA256)
+			.set("security.apiKeys[0].role", "root")
+			.call()).hasMessageContaining("security.apiKeys.0.role");
+		assertThatThrownBy(() -> template().set("security.apiKeys[0].name", "-web")
+			.set("security.apiKeys[0].sha256", WEB_BACKEND_SHA256)
+			.call()).hasMessageContaining("security.apiKeys.0.name");
+		assertThatThrownBy(() -> template().set("security.apiKeys[0].name", "anonymous")
+			.set("security.apiKeys[0].sha256", WEB_BACKEND_SHA256)
+			.call()).hasMessageContaining("security.apiKeys.0.name");
+		assertThatThrownBy(() -> template().set("security.apiKeys[0].name", "web")
+			.set("security.apiKeys[0].sha256", WEB_BACKEND_SHA256)
+			.set("security.apiKeys[0].maxConcurrentStreams", -1)
+			.call()).hasMessageContaining("security.apiKeys.0.maxConcurrentStreams");
+		assertThatThrownBy(() -> template().set("security.apiKeys[0].name", "web")
+			.set("security.apiKeys[0].sha256", WEB_BACKEND_SHA256)
+			.set("security.apiKeys[1].name", "web")
+			.set("security.apiKeys[1].sha256", OPS_SHA256)
+			.call()).hasMessageContaining("\"web\" is used twice");
+		assertThatThrownBy(() -> template().set("security.attachToken.secret", "too-short").call())
+			.hasMessageContaining("security.attachToken.secret");
+		assertThatThrownBy(() -> template().set("security.quota.startsPerMinute", -1).call())
+			.hasMessageContaining("security.quota.startsPerMinute");
+		assertThatThrownBy(() -> template().set("security.cors.allowedOrigins[0]", "app.example.com").call())
+			.hasMessageContaining("security.cors.allowedOrigins");
+		assertThatThrownBy(() -> template().set("security.keys", "x").call()).hasMessageContaining("keys");
+		// A secret long enough, a wildcard or a local origin pass.
+		assertThat(template().set("security.attachToken.secret", "x".repeat(32))
+			.set("security.cors.allowedOrigins[0]", "http://localhost:3000")
+			.set("security.cors.allowedOrigins[1]", "*")
+			.call()).contains("http://localhost:3000");
+	}
+
+	@Test
 	void refusesAGracePeriodThatLeavesNoTimeToDrain() {
 		assertThatThrownBy(() -> template().set("terminationGracePeriodSeconds", 20).call())
 			.hasMessageContaining("must be longer than drain.preStopSeconds + drain.timeoutSeconds (25)");
@@ -365,6 +558,17 @@ class HelmChartTest {
 	 * the {@code helm test} pod is rendered from a copy of the chart whose hook annotation is removed.
 	 */
 	static Rendered renderTestHooks(String valuesFile, Path copy) throws IOException {
+		copyChart(copy);
+		Path test = copy.resolve("templates/tests/test-stream.yaml");
+		Files.writeString(test, Files.readString(test).replace("\"helm.sh/hook\": test", "hook-removed-for-rendering: test"));
+		com.marcnuri.helm.TemplateCommand template = new Helm(copy).template().withName(RELEASE).withNamespace("llm");
+		if (!"default".equals(valuesFile)) {
+			template = template.withValuesFile(CHART.resolve("ci").resolve(valuesFile));
+		}
+		return new Rendered(template.call());
+	}
+
+	static Path copyChart(Path copy) throws IOException {
 		try (Stream<Path> files = Files.walk(CHART)) {
 			for (Path source : files.toList()) {
 				Path target = copy.resolve(CHART.relativize(source).toString());
@@ -376,23 +580,34 @@ class HelmChartTest {
 				}
 			}
 		}
-		Path test = copy.resolve("templates/tests/test-stream.yaml");
-		Files.writeString(test, Files.readString(test).replace("\"helm.sh/hook\": test", "hook-removed-for-rendering: test"));
-		com.marcnuri.helm.TemplateCommand template = new Helm(copy).template().withName(RELEASE).withNamespace("llm");
-		if (!"default".equals(valuesFile)) {
-			template = template.withValuesFile(CHART.resolve("ci").resolve(valuesFile));
-		}
-		return new Rendered(template.call());
+		return copy;
 	}
 
-	/** The ConfigMap's application.yaml, with the chart's Secret (or a stand-in) as the config tree. */
+	private static void replace(Path file, String from, String to) throws IOException {
+		String text = Files.readString(file);
+		assertThat(text).contains(from);
+		Files.writeString(file, text.replace(from, to));
+	}
+
+	/**
+	 * The ConfigMap's application.yaml, with the chart's Secret (or a stand-in) as the config tree and
+	 * the security Secret's security.yaml imported over it (an imported file wins over the importer).
+	 */
 	private static Binder binder(Rendered rendered, Path secrets, String valuesFile) throws IOException {
 		MutablePropertySources sources = new MutablePropertySources();
 		new YamlPropertySourceLoader()
 			.load("configmap", new ByteArrayResource(rendered.configMapYaml().getBytes(StandardCharsets.UTF_8)))
 			.forEach(sources::addLast);
-		String configTree = (String) sources.iterator().next().getProperty("spring.config.import");
-		assertThat(configTree).isEqualTo("optional:configtree:/etc/scalpel/secrets/");
+		org.springframework.core.env.PropertySource<?> configMap = sources.iterator().next();
+		assertThat(configMap.getProperty("spring.config.import[0]")).isEqualTo("optional:configtree:/etc/scalpel/secrets/");
+		assertThat(configMap.getProperty("spring.config.import[1]"))
+			.isEqualTo("optional:file:/etc/scalpel/security/security.yaml");
+		String securityYaml = rendered.securityYamlOrNull();
+		if (securityYaml != null) {
+			new YamlPropertySourceLoader()
+				.load("security.yaml", new ByteArrayResource(securityYaml.getBytes(StandardCharsets.UTF_8)))
+				.forEach(sources::addFirst);
+		}
 		if (valuesFile.equals("existing-secret-values.yaml")) {
 			Files.writeString(secrets.resolve("vllm-api-key"), "vllm-api-key-value");
 		}
@@ -401,6 +616,9 @@ class HelmChartTest {
 			Files.writeString(secrets.resolve("redis-password"), "redis-password-value");
 		}
 		for (Map<String, Object> secret : rendered.all("Secret")) {
+			if ((FULLNAME + "-security").equals(rendered.map(secret, "metadata").get("name"))) {
+				continue; // mounted on /etc/scalpel/security, not in the config tree
+			}
 			for (Map.Entry<String, Object> entry : rendered.map(secret, "data").entrySet()) {
 				Files.write(secrets.resolve(entry.getKey()),
 						java.util.Base64.getDecoder().decode((String) entry.getValue()));
@@ -455,6 +673,22 @@ class HelmChartTest {
 
 		String configMapYaml() {
 			return (String) map(one("ConfigMap", FULLNAME), "data").get("application.yaml");
+		}
+
+		/** security.yaml of the chart's security Secret, decoded. */
+		String securityYaml() {
+			String yaml = securityYamlOrNull();
+			assertThat(yaml).as("security.yaml of Secret " + FULLNAME + "-security").isNotNull();
+			return yaml;
+		}
+
+		String securityYamlOrNull() {
+			return all("Secret").stream()
+				.filter(secret -> (FULLNAME + "-security").equals(map(secret, "metadata").get("name")))
+				.map(secret -> (String) map(secret, "data").get("security.yaml"))
+				.map(encoded -> new String(java.util.Base64.getDecoder().decode(encoded), StandardCharsets.UTF_8))
+				.findFirst()
+				.orElse(null);
 		}
 
 		@SuppressWarnings("unchecked")

@@ -20,13 +20,17 @@ import org.springframework.http.ResponseEntity;
 import org.springframework.security.core.annotation.AuthenticationPrincipal;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestHeader;
 import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.server.ServerWebExchange;
 
 import dev.scalpel.stream.Caller;
 import dev.scalpel.stream.EventStream;
 import dev.scalpel.stream.StreamEvent;
 import dev.scalpel.stream.StreamManager;
 import dev.scalpel.stream.StreamProperties;
+import dev.scalpel.stream.UnreadListeners;
+import dev.scalpel.system.AcceptHeader;
 
 /**
  * {@code POST /v1/chat/completions}: OpenAI's chat completions, streamed ({@code stream: true}) or
@@ -55,9 +59,13 @@ class ChatCompletionsController {
 			description = "With stream: true the answer is OpenAI's SSE chunks, ending with data: [DONE]; a stream "
 					+ "that fails or is cancelled ends with an error event instead. Without, one chat.completion.")
 	@PostMapping(path = "/v1/chat/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
-	Mono<ResponseEntity<?>> create(@RequestBody JsonNode body, @AuthenticationPrincipal Caller caller) {
+	Mono<ResponseEntity<?>> create(@RequestBody JsonNode body, @RequestHeader HttpHeaders headers,
+			@AuthenticationPrincipal Caller caller, ServerWebExchange exchange) {
 		ChatRequest chat = ChatRequest.parse(body);
+		// Read now, not first when the answer is written: by then the stream would exist.
+		AcceptHeader.parse(headers);
 		StreamManager.Opened opened = this.manager.open(caller, chat.start(), chat.options());
+		UnreadListeners.register(exchange, opened.abandon());
 		ChatChunks chunks = new ChatChunks(this.json, opened.view());
 		String id = opened.view().id();
 		if (chat.stream()) {

@@ -16,6 +16,9 @@ import org.springframework.web.cors.reactive.DefaultCorsProcessor;
 import org.springframework.web.server.ServerWebExchange;
 import org.springframework.web.server.WebFilter;
 import org.springframework.web.server.WebFilterChain;
+import org.springframework.web.ErrorResponseException;
+
+import dev.scalpel.system.Problems;
 
 /**
  * Spring's CORS processing for the API, with one difference from Spring's {@code CorsWebFilter}: a
@@ -50,7 +53,16 @@ final class CorsFilter implements WebFilter {
 	public Mono<Void> filter(ServerWebExchange exchange, WebFilterChain chain) {
 		CorsConfiguration configuration = this.configuration;
 		ServerHttpRequest request = exchange.getRequest();
-		if (configuration == null || !CorsUtils.isCorsRequest(request)) {
+		if (configuration == null || request.getHeaders().getOrigin() == null) {
+			return chain.filter(exchange);
+		}
+		if (request.getURI().getHost() == null) {
+			// Spring cannot compare an origin with a request of no host (found by the hostile-input test:
+			// it throws); such a request is neither same-origin nor a call a browser makes.
+			return Mono.error(new ErrorResponseException(HttpStatus.BAD_REQUEST, Problems.of(HttpStatus.BAD_REQUEST,
+					"invalid_request", "Invalid request", "A request with an Origin needs a valid Host."), null));
+		}
+		if (!CorsUtils.isCorsRequest(request)) {
 			return chain.filter(exchange);
 		}
 		if (!this.processor.process(configuration, exchange)) {

@@ -46,6 +46,9 @@ final class Listener {
 
 	private volatile @Nullable Disposable connectDeadline;
 
+	/** {@link System#nanoTime()} of its creation: a listener of an ended stream is aged from here. */
+	private final long createdNanos = System.nanoTime();
+
 	Listener(ManagedStream stream, long after, Consumer<Listener> onLeave) {
 		this.stream = stream;
 		this.cursor = after;
@@ -54,6 +57,10 @@ final class Listener {
 
 	ManagedStream stream() {
 		return this.stream;
+	}
+
+	long createdNanos() {
+		return this.createdNanos;
 	}
 
 	/** Whether the server dropped this listener because it fell behind; its client may come back. */

@@ -41,6 +41,13 @@ class StreamConfiguration {
 				new CompositeObserver(observers.orderedStream().toList()), shared.getIfAvailable(() -> SharedStreams.NONE));
 	}
 
+	/** A listener whose answer was never written leaves when its exchange ends ({@link UnreadListeners}). */
+	@Bean
+	@Order(Ordered.HIGHEST_PRECEDENCE + 30)
+	WebFilter unreadListeners() {
+		return UnreadListeners.filter();
+	}
+
 	/** Event streams are written as ready SSE frames ({@link EventStream}). */
 	@Bean
 	CodecCustomizer eventStreamWriter() {

@@ -12,7 +12,6 @@ import reactor.core.publisher.Mono;
 import com.fasterxml.jackson.annotation.JsonUnwrapped;
 
 import org.springframework.http.HttpHeaders;
-import org.springframework.http.InvalidMediaTypeException;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.security.core.annotation.AuthenticationPrincipal;
@@ -24,6 +23,9 @@ import org.springframework.web.bind.annotation.RequestHeader;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.server.ServerWebExchange;
+
+import dev.scalpel.system.AcceptHeader;
 
 /** The native API of API.md: start, attach or resume, status, cancel and list streams. */
 @RestController
@@ -66,13 +68,14 @@ class StreamController {
 					+ "otherwise 202 with the status object and a Location to attach to.")
 	@PostMapping(consumes = MediaType.APPLICATION_JSON_VALUE)
 	Mono<ResponseEntity<?>> start(@RequestBody StartStreamRequest body, @RequestHeader HttpHeaders headers,
-			@AuthenticationPrincipal Caller caller) {
+			@AuthenticationPrincipal Caller caller, ServerWebExchange exchange) {
 		boolean listen = wantsEventStream(headers);
 		StreamManager.Started started = this.manager.start(caller, body, listen);
 		String id = started.view().id();
 		AttachTokens.Issued token = this.tokens.issue(id, caller.owner());
 		ResponseEntity<?> response;
 		if (started.listener() != null) {
+			UnreadListeners.register(exchange, started.listener()::abandon);
 			response = eventStream().header("X-Stream-Id", id)
 				.header("X-Attach-Token", token.token())
 				.body(sse(started.listener().events()));
@@ -87,7 +90,7 @@ class StreamController {
 		}
 		// In redis mode the id goes out once other replicas can find the stream: a client that attaches
 		// to, or cancels, it elsewhere right away must not get 404.
-		return this.manager.shared(started.view().id()).thenReturn(response);
+		return this.manager.shared(id).thenReturn(response);
 	}
 
 	@Operation(summary = "Attach to a stream, or resume it",
@@ -96,11 +99,14 @@ class StreamController {
 	Mono<ResponseEntity<EventStream>> events(@PathVariable String id,
 			@RequestHeader(name = "Last-Event-ID", required = false) @Nullable String lastEventId,
 			@RequestParam(name = "after", required = false) @Nullable String after,
-			@AuthenticationPrincipal Caller caller) {
+			@AuthenticationPrincipal Caller caller, ServerWebExchange exchange) {
 		// The header wins: a browser's EventSource reconnects to the same URL and sends the header.
 		long position = (lastEventId != null) ? position("Last-Event-ID", lastEventId)
 				: (after != null) ? position("after", after) : 0;
-		return this.manager.eventsAnywhere(id, position, caller).map(events -> eventStream().body(sse(events)));
+		return this.manager.eventsAnywhere(id, position, caller).map(attached -> {
+			UnreadListeners.register(exchange, attached.abandon());
+			return eventStream().body(sse(attached.events()));
+		});
 	}
 
 	@Operation(summary = "Status of a stream")
@@ -160,13 +166,7 @@ class StreamController {
 	}
 
 	private static boolean wantsEventStream(HttpHeaders headers) {
-		List<MediaType> accepted;
-		try {
-			accepted = headers.getAccept();
-		}
-		catch (InvalidMediaTypeException ex) {
-			throw InvalidRequest.invalid("Accept", "is not a valid media type list");
-		}
+		List<MediaType> accepted = AcceptHeader.parse(headers);
 		for (MediaType type : accepted) {
 			if (type.getQualityValue() > 0 && MediaType.TEXT_EVENT_STREAM.equalsTypeAndSubtype(type)) {
 				return true;

@@ -149,8 +149,12 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		return start(caller, body, listen, Map.of());
 	}
 
-	/** A stream started for a caller that reads it at once: its status and its events. */
-	public record Opened(StreamView view, Flux<StreamEvent> events) {
+	/**
+	 * A stream started for a caller that reads it at once: its status and its events, and what to call
+	 * when its answer will never be written (it failed, or its client left first), so that the first
+	 * listener leaves at once rather than at the attach timeout.
+	 */
+	public record Opened(StreamView view, Flux<StreamEvent> events, Runnable abandon) {
 	}
 
 	/**
@@ -161,7 +165,8 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 	 */
 	public Opened open(Caller caller, StartStreamRequest body, Map<String, Object> options) {
 		Started started = start(caller, body, true, options);
-		return new Opened(started.view(), Objects.requireNonNull(started.listener()).events());
+		Listener listener = Objects.requireNonNull(started.listener());
+		return new Opened(started.view(), listener.events(), listener::abandon);
 	}
 
 	private Started start(Caller caller, StartStreamRequest body, boolean listen, Map<String, Object> options) {
@@ -291,13 +296,27 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 	 * replayed after {@code after}, then live. Errors ({@code 404}, {@code 410}, {@code 429}) come
 	 * before any event.
 	 */
-	Mono<Flux<StreamEvent>> eventsAnywhere(String id, long after, Caller caller) {
+	Mono<Attached> eventsAnywhere(String id, long after, Caller caller) {
 		if (after < 0) {
 			throw InvalidRequest.invalid("after", "must not be negative");
 		}
 		Optional<ManagedStream> local = findHere(id, caller, true);
-		return local.isPresent() ? Mono.fromSupplier(() -> attach(id, after).events())
-				: allowed(id, caller, true).then(Mono.defer(() -> this.shared.events(id, after)));
+		if (local.isPresent()) {
+			return Mono.fromSupplier(() -> {
+				Listener listener = attach(id, after);
+				return new Attached(listener.events(), listener::abandon);
+			});
+		}
+		return allowed(id, caller, true).then(Mono.defer(() -> this.shared.events(id, after)))
+			.map(events -> new Attached(events, () -> {
+			}));
+	}
+
+	/**
+	 * A listener's events, and what to call if they will never be read (its answer was not written), so
+	 * that it leaves at once rather than at the attach timeout.
+	 */
+	record Attached(Flux<StreamEvent> events, Runnable abandon) {
 	}
 
 	/**
@@ -465,8 +484,12 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 			ManagedStream.Audit audit = stream.audit();
 			if (audit.status().terminal() && now - audit.endedNanos() > margin) {
 				for (Listener listener : audit.listeners()) {
-					listener.disconnect();
-					leaks.add(new Leak("listener", stream.id(), "listener still attached after the terminal event"));
+					// Aged from the end or from its own attach, whichever is later: a replay of a stream that
+					// ended long ago is a reader at work, not a listener the end forgot.
+					if (now - Math.max(audit.endedNanos(), listener.createdNanos()) > margin) {
+						listener.disconnect();
+						leaks.add(new Leak("listener", stream.id(), "listener still attached after the terminal event"));
+					}
 				}
 			}
 		}

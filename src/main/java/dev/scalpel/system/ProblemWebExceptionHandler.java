@@ -27,6 +27,7 @@ import org.springframework.http.MediaType;
 import org.springframework.http.ProblemDetail;
 import org.springframework.http.server.reactive.ServerHttpResponse;
 import org.springframework.stereotype.Component;
+import org.springframework.util.InvalidMimeTypeException;
 import org.springframework.web.ErrorResponse;
 import org.springframework.web.server.ServerWebExchange;
 import org.springframework.web.server.ServerWebInputException;
@@ -80,13 +81,32 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 		}
 		headers.setContentType(MediaType.APPLICATION_PROBLEM_JSON);
 		if (rendered.problem().getInstance() == null) {
-			rendered.problem().setInstance(URI.create(exchange.getRequest().getURI().getRawPath()));
+			URI instance = instance(exchange.getRequest().getURI().getRawPath());
+			if (instance != null) {
+				rendered.problem().setInstance(instance);
+			}
 		}
 		byte[] body = this.json.writeValueAsBytes(rendered.problem());
 		return response.writeWith(Mono.fromSupplier(() -> response.bufferFactory().wrap(body)));
 	}
 
 	private record Rendered(ProblemDetail problem, HttpHeaders headers) {
+	}
+
+	/**
+	 * The request's path as the problem's {@code instance}, or null when it is not a relative URI on its
+	 * own (found by the hostile-input test: {@code GET //} reads as an empty authority).
+	 */
+	private static @Nullable URI instance(@Nullable String rawPath) {
+		if (rawPath == null || rawPath.isEmpty() || rawPath.startsWith("//")) {
+			return null;
+		}
+		try {
+			return URI.create(rawPath);
+		}
+		catch (IllegalArgumentException ex) {
+			return null;
+		}
 	}
 
 	/**
@@ -120,6 +140,10 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 		}
 		if (failure instanceof ServerWebInputException input) {
 			return new Rendered(badInput(input), HttpHeaders.EMPTY);
+		}
+		if (cause(failure, InvalidMimeTypeException.class) != null) {
+			// An Accept of more media types than Spring sorts, thrown while matching a handler.
+			return new Rendered(AcceptHeader.invalid(null).getBody(), HttpHeaders.EMPTY);
 		}
 		if (failure instanceof ErrorResponse error) {
 			ProblemDetail problem = error.getBody();

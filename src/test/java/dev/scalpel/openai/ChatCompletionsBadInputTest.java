@@ -16,6 +16,7 @@ import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.beans.factory.annotation.Value;
 
 import dev.scalpel.slot.SlotPool;
+import dev.scalpel.stream.StreamManager;
 import dev.scalpel.support.ScalpelTest;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -34,6 +35,9 @@ class ChatCompletionsBadInputTest {
 
 	@Autowired
 	SlotPool slots;
+
+	@Autowired
+	StreamManager manager;
 
 	private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
@@ -93,6 +97,34 @@ class ChatCompletionsBadInputTest {
 		assertThat(response.statusCode()).isEqualTo(415);
 		assertThat(JSON.readTree(response.body()).path("error").path("code").asString())
 			.isEqualTo("unsupported_media_type");
+	}
+
+	/**
+	 * Found by the hostile-input property test: an unreadable Accept was refused only when the answer
+	 * was written, after the stream had been created (and its first listener never left).
+	 */
+	@ParameterizedTest
+	@ValueSource(strings = { "*/*;q=abc", "application/json;q=2", "text/event-stream;;q=x/",
+			"*/*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, "
+					+ "*/*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, "
+					+ "*/*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*, */*" })
+	void anUnreadableAcceptIsRefusedBeforeAnythingIsCreated(String accept) throws Exception {
+		for (boolean stream : new boolean[] { true, false }) {
+			HttpRequest request = HttpRequest.newBuilder(URI.create("http://localhost:" + this.port + "/v1/chat/completions"))
+				.header("Content-Type", "application/json")
+				.header("Accept", accept)
+				.POST(HttpRequest.BodyPublishers.ofString(
+						"{\"stream\":" + stream + ",\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"))
+				.timeout(Duration.ofSeconds(10))
+				.build();
+			HttpResponse<String> response = this.http.send(request, HttpResponse.BodyHandlers.ofString());
+
+			assertThat(response.statusCode()).as(accept).isEqualTo(400);
+			assertThat(response.headers().firstValue("X-Stream-Id")).as("no stream").isEmpty();
+			assertThat(JSON.readTree(response.body()).path("error").path("type").asString()).isEqualTo("invalid_request_error");
+			assertThat(this.manager.liveCount()).isZero();
+			assertThat(this.manager.listenerCount()).isZero();
+		}
 	}
 
 	private HttpResponse<String> post(String body, String contentType) throws Exception {

@@ -15,10 +15,10 @@ import dev.scalpel.support.ScalpelTest;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The bounds on a request's head (server.max-http-request-header-size 8KB,
+ * Requests only a raw socket sends. The bounds on a request's head (server.max-http-request-header-size 8KB,
  * server.netty.max-initial-line-length 4KB), sent over a raw socket as a hostile client would: an
  * over-long header is {@code 431}, an over-long request line {@code 414}, neither a 5xx, and the
- * server goes on answering normally.
+ * server goes on answering normally; odd request lines get a problem detail.
  */
 @ScalpelTest
 class RequestHeadLimitsTest {
@@ -59,8 +59,30 @@ class RequestHeadLimitsTest {
 		assertThat(statusOf(normal())).isEqualTo(200);
 	}
 
+	/**
+	 * Found by the hostile-input property test: the problem's {@code instance} was built from the path
+	 * with {@code URI.create}, which reads {@code //} as an empty authority and threw (a 500).
+	 */
+	@Test
+	void aPathOfTwoSlashesIsAProblemNotAnError() throws IOException {
+		for (String path : new String[] { "//", "//?x=1" }) {
+			String answer = answerTo("GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+			assertThat(answer).as(path).startsWith("HTTP/1.1 4").contains("application/problem+json");
+		}
+	}
+
 	private static String normal() {
 		return "GET /v1/streams HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nConnection: close\r\n\r\n";
+	}
+
+	/** Sends the bytes and reads the whole answer (bounded by a read timeout; the server closes). */
+	private String answerTo(String request) throws IOException {
+		try (Socket socket = new Socket("localhost", this.port)) {
+			socket.setSoTimeout(10_000);
+			socket.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+			socket.getOutputStream().flush();
+			return new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+		}
 	}
 
 	/** Sends the bytes and reads the status code of the answer (bounded by a read timeout). */

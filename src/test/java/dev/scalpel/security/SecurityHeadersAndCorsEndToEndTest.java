@@ -98,6 +98,24 @@ class SecurityHeadersAndCorsEndToEndTest {
 		assertThat(started.headers().getAccessControlExposeHeaders()).contains("X-Stream-Id", "X-Attach-Token");
 	}
 
+	/**
+	 * Found by the hostile-input property test: Spring's same-origin check throws for a request without a
+	 * host (a 500). Each is a client error now.
+	 */
+	@Test
+	void aRequestWithAnOriginAndNoHostIsAClientError() throws java.io.IOException {
+		for (String head : new String[] { "GET /v1/models HTTP/1.1\r\nHost: \r\nOrigin: https://evil.example\r\n",
+				"OPTIONS * HTTP/1.1\r\nHost: localhost\r\nOrigin: https://app.example.com\r\n",
+				"GET v1/streams HTTP/1.1\r\nHost: localhost\r\nOrigin: https://app.example.com\r\nAuthorization: Bearer sk-alice\r\n" }) {
+			try (java.net.Socket socket = new java.net.Socket("localhost", this.port)) {
+				socket.setSoTimeout(10_000);
+				socket.getOutputStream().write((head + "Connection: close\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+				String answer = new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.ISO_8859_1);
+				assertThat(answer).as(head).matches("(?s)HTTP/1.1 4\\d\\d .*").contains("application/problem+json");
+			}
+		}
+	}
+
 	@Test
 	void anotherOriginIsRefusedWithAProblem() {
 		HttpHeaders preflight = new HttpHeaders();

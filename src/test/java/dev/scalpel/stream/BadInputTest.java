@@ -251,6 +251,14 @@ class BadInputTest {
 		cases.add(start("malformed Accept",
 				Map.of(HttpHeaders.CONTENT_TYPE, "application/json", HttpHeaders.ACCEPT, "text/event-stream;;q=x/"),
 				"{\"prompt\":\"hi\"}", 400, "invalid_request", "Accept"));
+		// Found by the hostile-input property test: Spring parses at most 50 media types and threw
+		// while matching the request to a handler (a 500).
+		String manyTypes = String.join(", ", java.util.Collections.nCopies(60, "*/*"));
+		cases.add(start("Accept of 60 media types",
+				Map.of(HttpHeaders.CONTENT_TYPE, "application/json", HttpHeaders.ACCEPT, manyTypes), "{\"prompt\":\"hi\"}",
+				400, "invalid_request", "Accept"));
+		cases.add(call("list with an Accept of 60 media types", HttpMethod.GET, "/v1/streams",
+				Map.of(HttpHeaders.ACCEPT, manyTypes), 400, "invalid_request", "Accept"));
 		cases.add(start("invalid body with Accept: text/event-stream",
 				Map.of(HttpHeaders.CONTENT_TYPE, "application/json", HttpHeaders.ACCEPT, "text/event-stream"),
 				"{\"prompt\":\"\"}", 400, "invalid_request", "prompt"));

@@ -130,6 +130,28 @@ class LeakAuditTest {
 	}
 
 	@Test
+	void aReplayOfAStreamThatEndedLongAgoIsAgedFromItsOwnAttach() {
+		StreamManager manager = Harness.manager(this.slots, Harness.streams(), Harness.upstream(), this.upstream);
+		LeakAuditor auditor = auditor(manager);
+		StreamManager.Started started = manager.start(Harness.background("controlled", "hi"), false);
+		this.upstream.nextCall(WAIT).token("a").finish("stop");
+		String id = started.view().id();
+		Await.atMost(WAIT).until(() -> "completed".equals(manager.status(id).status()));
+		Await.atMost(WAIT).during(SLACK.multipliedBy(2)).until(() -> true);
+
+		// Found by the hostile-input property test: a replay starting now was cut as a leak, because its
+		// age was taken from the stream's end.
+		Recorder replaying = Recorder.withDemand(manager.attach(id, 0), 1);
+		assertThat(auditor.audit()).isEmpty();
+		assertThat(replaying.completed).isFalse();
+
+		// Still stalled past the slack from its own attach: that is a listener the auditor reclaims.
+		Await.atMost(WAIT).during(SLACK.multipliedBy(2)).until(() -> true);
+		assertThat(auditor.audit()).extracting(StreamManager.Leak::resource).containsExactly("listener");
+		assertThat(manager.listenerCount()).isZero();
+	}
+
+	@Test
 	void normalOperationGivesTheAuditorNothingToFind() {
 		StreamManager manager = Harness.manager(this.slots,
 				Harness.streams(Duration.ofMillis(30), Duration.ofMillis(10), 10_000),

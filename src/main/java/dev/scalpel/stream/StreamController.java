@@ -12,6 +12,7 @@ import reactor.core.publisher.Mono;
 import com.fasterxml.jackson.annotation.JsonUnwrapped;
 
 import org.springframework.http.HttpHeaders;
+import org.springframework.http.HttpMethod;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.security.core.annotation.AuthenticationPrincipal;
@@ -103,6 +104,11 @@ class StreamController {
 		// The header wins: a browser's EventSource reconnects to the same URL and sends the header.
 		long position = (lastEventId != null) ? position("Last-Event-ID", lastEventId)
 				: (after != null) ? position("after", after) : 0;
+		if (exchange.getRequest().getMethod() == HttpMethod.HEAD) {
+			// The headers an attach would get, without attaching: Spring reads a HEAD answer's body to its
+			// end, so a listener here would start a generation nobody reads and hold it to its end.
+			return this.manager.ownerAnywhere(id, caller).thenReturn(eventStream().<EventStream>build());
+		}
 		return this.manager.eventsAnywhere(id, position, caller).map(attached -> {
 			UnreadListeners.register(exchange, attached.abandon());
 			return eventStream().body(sse(attached.events()));

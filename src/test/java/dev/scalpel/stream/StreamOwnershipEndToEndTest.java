@@ -296,6 +296,18 @@ class StreamOwnershipEndToEndTest {
 		assertThat(this.slots.inUse()).isZero();
 	}
 
+	@Test
+	void aHeadOnTheEventsAnswersTheirHeadersWithoutAttachingAndOnlyToTheOwner() {
+		String id = this.alice.startAccepted(CONTROLLED);
+		Raw head = raw(HttpMethod.HEAD, "/v1/streams/" + id + "/events", "Bearer sk-alice", null);
+		assertThat(head.status()).isEqualTo(200);
+		assertThat(head.headers().getContentType()).isEqualTo(MediaType.TEXT_EVENT_STREAM);
+		// No listener: the stream still waits for one, and no generation runs for a HEAD.
+		assertThat(this.alice.status(id).get("status").asString()).isEqualTo("queued");
+		assertThat(this.slots.inUse()).isZero();
+		assertThat(raw(HttpMethod.HEAD, "/v1/streams/" + id + "/events", "Bearer sk-bob", null).status()).isEqualTo(404);
+	}
+
 	// --- quotas
 
 	@Test

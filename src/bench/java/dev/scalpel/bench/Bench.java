@@ -2,6 +2,7 @@ package dev.scalpel.bench;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -14,6 +15,7 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import org.HdrHistogram.Histogram;
+import org.jspecify.annotations.Nullable;
 import reactor.core.Disposable;
 import reactor.core.Disposables;
 import reactor.core.publisher.Flux;
@@ -37,6 +39,7 @@ import dev.scalpel.support.TestRedis;
  * <p>Arguments ({@code -Dbench.args="..."}): scenario names (default: all) and sizes:
  * {@code steady.streams=1000}, {@code steady.duration=20} (seconds), {@code churn.streams=100000},
  * {@code steady.redis=true} (steady in redis mode as well, for the overhead of redis mode),
+ * {@code steady.keys=true} (steady with API keys configured and sent as well, for their cost),
  * {@code capacity.streams=9000} (each such stream holds two sockets in Scalpel's process, and file
  * descriptors are limited per process), {@code warmup=10} (seconds); {@code jfr=true} records a JFR
  * profile of each Scalpel process next to its log; {@code baseline.url=http://host:port/v1} and
@@ -156,9 +159,27 @@ public final class Bench {
 		// measured against the same baseline in the same run.
 		String before = System.getProperty("bench.before.jar");
 		if (before != null) {
-			through(upstream, Path.of(before), "steady (before)", direct, streams, duration, warmup, lifetime, List.of());
+			through(upstream, Path.of(before), "steady (before)", direct, streams, duration, warmup, lifetime, List.of(),
+					null);
 		}
-		Through memory = through(upstream, this.jar, "steady", direct, streams, duration, warmup, lifetime, List.of());
+		Through memory = through(upstream, this.jar, "steady", direct, streams, duration, warmup, lifetime, List.of(),
+				null);
+		if (Boolean.getBoolean("bench.steady.keys")) {
+			// steady.keys=true: the same run with API keys configured (ten, the client's last) and sent on
+			// every request, for what keys cost: Spring Security's authentication, a SHA-256 and ten
+			// constant-time comparisons per request, an attach token per start.
+			List<String> keys = new ArrayList<>();
+			for (int i = 0; i < 10; i++) {
+				keys.add("scalpel.security.keys[" + i + "].name=bench-" + i);
+				keys.add("scalpel.security.keys[" + i + "].sha256=" + sha256("sk-bench-" + i));
+			}
+			Through keyed = through(upstream, this.jar, "steady (keys)", direct, streams, duration, warmup, lifetime,
+					keys, "sk-bench-9");
+			add("steady (keys)", "keys vs open: token events/s at full speed", keyed.rate() / memory.rate(), "ratio",
+					null, null);
+			add("steady (keys)", "keys minus open: time to first token p50 / p99", keyed.firstP50() - memory.firstP50(),
+					"ms", null, null, keyed.firstP99() - memory.firstP99());
+		}
 		if (Boolean.getBoolean("bench.steady.redis")) {
 			// steady.redis=true: the same run in redis mode too (one replica writing every event to a
 			// real Redis on the rig's core), for the overhead of redis mode over memory mode. Not in the
@@ -166,7 +187,7 @@ public final class Bench {
 			try (TestRedis redis = TestRedis.start()) {
 				this.details.put("steady_redis_server", redis.source());
 				Through shared = through(upstream, this.jar, "steady (redis mode)", direct, streams, duration, warmup,
-						lifetime, List.of("scalpel.cluster.mode=redis", "spring.data.redis.url=" + redis.url()));
+						lifetime, List.of("scalpel.cluster.mode=redis", "spring.data.redis.url=" + redis.url()), null);
 				add("steady (redis mode)", "redis mode vs memory mode: token events/s at full speed",
 						shared.rate() / memory.rate(), "ratio", null, null);
 				add("steady (redis mode)", "redis mode minus memory mode: time to first token p50 / p99",
@@ -174,6 +195,16 @@ public final class Bench {
 				add("steady (redis mode)", "redis mode minus memory mode: inter-token delay p99",
 						shared.gapP99() - memory.gapP99(), "ms", null, null);
 			}
+		}
+	}
+
+	private static String sha256(String key) {
+		try {
+			return java.util.HexFormat.of()
+				.formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8)));
+		}
+		catch (java.security.NoSuchAlgorithmException ex) {
+			throw new IllegalStateException(ex);
 		}
 	}
 
@@ -187,7 +218,7 @@ public final class Bench {
 
 	/** The through-Scalpel half of {@code steady}, for the given build of Scalpel. */
 	private Through through(Upstream upstream, Path jar, String scenario, Direct direct, int streams,
-			Duration duration, Duration warmup, Duration lifetime, List<String> properties) {
+			Duration duration, Duration warmup, Duration lifetime, List<String> properties, @Nullable String key) {
 		Duration fastDuration = Duration.ofSeconds(10);
 		int fastStreams = 64;
 		Histogram directFirst = direct.firstToken();
@@ -199,8 +230,8 @@ public final class Bench {
 		String log = "scalpel-" + scenario.replaceAll("[^a-z]+", "-").replaceAll("-$", "") + ".log";
 		try (ScalpelProcess scalpel = ScalpelProcess.start(jar, this.out.resolve(log), "1g", upstream.baseUrl(),
 				settings);
-				LoadGenerator through = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench");
-				LoadGenerator prober = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
+				LoadGenerator through = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench", key);
+				LoadGenerator prober = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench", key)) {
 			upstream.script(100, Duration.ofMillis(50), -1);
 			long recordFrom = System.nanoTime() + warmup.toNanos();
 			through.recordFrom(recordFrom);

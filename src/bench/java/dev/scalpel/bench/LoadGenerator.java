@@ -8,6 +8,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongFunction;
 
 import io.netty.handler.codec.http.HttpHeaderNames;
+import org.jspecify.annotations.Nullable;
 import org.HdrHistogram.ConcurrentHistogram;
 import org.HdrHistogram.Histogram;
 import reactor.core.publisher.Flux;
@@ -76,6 +77,11 @@ final class LoadGenerator implements AutoCloseable {
 	private volatile long recordFrom = Long.MIN_VALUE;
 
 	LoadGenerator(String baseUrl, Api api, String model) {
+		this(baseUrl, api, model, null);
+	}
+
+	/** With {@code key}: every request sends {@code Authorization: Bearer <key>} (a service with API keys). */
+	LoadGenerator(String baseUrl, Api api, String model, @Nullable String key) {
 		this.api = api;
 		this.model = model;
 		this.loops = LoopResources.create("loadgen", 2, true);
@@ -84,7 +90,9 @@ final class LoadGenerator implements AutoCloseable {
 			.pendingAcquireMaxCount(-1)
 			.maxIdleTime(Duration.ofSeconds(10))
 			.build();
-		this.http = HttpClient.create(this.connections).runOn(this.loops).baseUrl(baseUrl);
+		HttpClient http = HttpClient.create(this.connections).runOn(this.loops).baseUrl(baseUrl);
+		this.http = (key != null) ? http.headers(headers -> headers.set(HttpHeaderNames.AUTHORIZATION, "Bearer " + key))
+				: http;
 	}
 
 	/** Forgets the figures recorded so far (after a warm-up). */

@@ -107,7 +107,7 @@ class StreamController {
 		if (exchange.getRequest().getMethod() == HttpMethod.HEAD) {
 			// The headers an attach would get, without attaching: Spring reads a HEAD answer's body to its
 			// end, so a listener here would start a generation nobody reads and hold it to its end.
-			return this.manager.ownerAnywhere(id, caller).thenReturn(eventStream().<EventStream>build());
+			return this.manager.readable(id, caller).thenReturn(eventStream().<EventStream>build());
 		}
 		return this.manager.eventsAnywhere(id, position, caller).map(attached -> {
 			UnreadListeners.register(exchange, attached.abandon());
@@ -133,7 +133,8 @@ class StreamController {
 					+ "(?token= on the events endpoint).")
 	@PostMapping(path = "/{id}/attach_token", produces = MediaType.APPLICATION_JSON_VALUE)
 	Mono<AttachToken> attachToken(@PathVariable String id, @AuthenticationPrincipal Caller caller) {
-		return this.manager.ownerAnywhere(id, caller).map(owner -> AttachToken.of(id, this.tokens.issue(id, owner)));
+		return this.manager.readable(id, caller)
+			.then(Mono.fromSupplier(() -> AttachToken.of(id, this.tokens.issue(id, caller.owner()))));
 	}
 
 	@Operation(summary = "List streams, newest first")

@@ -320,13 +320,12 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 	}
 
 	/**
-	 * The owner of a stream held here or, in redis mode, by another replica, if the caller is it (only
-	 * the owner gets attach tokens for its streams); {@link StreamNotFound} otherwise.
+	 * Completes if the caller may attach to a stream held here or, in redis mode, by another replica
+	 * (it owns it); {@link StreamNotFound} otherwise. For what an attach would do without attaching: an
+	 * attach token, the headers of a {@code HEAD}.
 	 */
-	Mono<String> ownerAnywhere(String id, Caller caller) {
-		Optional<ManagedStream> local = findHere(id, caller, true);
-		return local.isPresent() ? Mono.just(local.get().owner())
-				: allowed(id, caller, true).then(Mono.just(caller.owner()));
+	Mono<Void> readable(String id, Caller caller) {
+		return findHere(id, caller, true).isPresent() ? Mono.empty() : allowed(id, caller, true);
 	}
 
 	/**
@@ -360,11 +359,6 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		String owner = caller.admin() ? null : caller.owner();
 		return this.shared.list(status, limit, after, owner)
 			.switchIfEmpty(Mono.fromSupplier(() -> list(status, limit, after, owner)));
-	}
-
-	/** Streams newest first, optionally of one status, after a cursor stream, of every owner. */
-	StreamPage list(@Nullable StreamStatus status, int limit, @Nullable String after) {
-		return list(status, limit, after, null);
 	}
 
 	/** Streams newest first, optionally of one status and one owner, after a cursor stream. */

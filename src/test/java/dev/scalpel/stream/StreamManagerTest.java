@@ -59,7 +59,7 @@ class StreamManagerTest {
 			.isInstanceOf(Overloaded.class);
 		assertThatThrownBy(() -> manager.start(Harness.background("controlled", "more"), false))
 			.isInstanceOf(Overloaded.class);
-		assertThat(manager.list(null, 100, null).data()).hasSize(1);
+		assertThat(manager.list(null, 100, null, null).data()).hasSize(1);
 		assertThat(this.upstream.calls()).hasSize(1);
 		manager.stop();
 	}

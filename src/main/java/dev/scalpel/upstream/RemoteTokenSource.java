@@ -23,17 +23,17 @@ import reactor.netty.http.client.PrematureCloseException;
 import reactor.util.retry.Retry;
 import tools.jackson.databind.json.JsonMapper;
 
-import org.springframework.core.ParameterizedTypeReference;
+import org.springframework.core.io.buffer.DataBuffer;
 import org.springframework.core.io.buffer.DataBufferLimitException;
+import org.springframework.core.io.buffer.DataBufferUtils;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.MediaType;
-import org.springframework.http.codec.ServerSentEvent;
 import org.springframework.web.reactive.function.client.ClientResponse;
 import org.springframework.web.reactive.function.client.WebClient;
 
 /**
  * A real provider endpoint, called with Spring's {@link WebClient} over Reactor Netty and read with
- * Spring's SSE decoder: no thread is held per stream. Cancelling a generation cancels the response
+ * {@link EventStreamDecoder} from the response's buffers: no thread is held per stream. Cancelling a generation cancels the response
  * body, which makes Reactor Netty close the connection rather than return it to the pool (a
  * connection with an unread response cannot be reused), so the provider stops generating; the
  * connection-close tests hold this to within 100 ms. A call that runs to its end reads its response
@@ -48,9 +48,6 @@ public final class RemoteTokenSource implements TokenSource {
 
 	/** How long the end of a response may lag behind the provider's last event before the connection is closed. */
 	private static final Duration FINISH_LINGER = Duration.ofMillis(50);
-
-	private static final ParameterizedTypeReference<ServerSentEvent<String>> EVENTS = new ParameterizedTypeReference<>() {
-	};
 
 	private final ProviderProperties.Endpoint endpoint;
 
@@ -70,6 +67,8 @@ public final class RemoteTokenSource implements TokenSource {
 
 	private final Scheduler timers;
 
+	private final int maxEventSize;
+
 	RemoteTokenSource(ProviderProperties.Endpoint endpoint, WebClient client, JsonMapper json,
 			UpstreamProperties properties, CircuitBreaker breaker, Scheduler timers) {
 		this.endpoint = endpoint;
@@ -85,6 +84,7 @@ public final class RemoteTokenSource implements TokenSource {
 		this.breaker = breaker;
 		this.openWait = properties.circuitBreaker().waitDurationInOpenState();
 		this.timers = timers;
+		this.maxEventSize = (int) Math.min(Integer.MAX_VALUE, properties.maxLineSize().toBytes());
 	}
 
 	@Override
@@ -141,6 +141,7 @@ public final class RemoteTokenSource implements TokenSource {
 
 	private Flux<Chunk> attempt(byte[] body) {
 		Protocol.Reader reader = this.protocol.reader(this.endpoint.name());
+		EventStreamDecoder events = new EventStreamDecoder(this.maxEventSize);
 		CallChannel channel = new CallChannel();
 		Finish finish = new Finish();
 		return this.client.post()
@@ -154,7 +155,9 @@ public final class RemoteTokenSource implements TokenSource {
 			.bodyValue(body)
 			.retrieve()
 			.onStatus(status -> !status.is2xxSuccessful(), this::refused)
-			.bodyToFlux(EVENTS)
+			.bodyToFlux(DataBuffer.class)
+			.concatMapIterable(events::decode)
+			.concatWith(Flux.defer(() -> Flux.fromIterable(events.finish())))
 			.<Chunk>handle((event, sink) -> {
 				Chunk chunk = reader.read(event);
 				if (chunk instanceof Chunk.Finished finished) {

@@ -36,6 +36,16 @@ final class StreamGauges implements MeterBinder {
 		Gauge.builder("scalpel.upstream.active", this.manager, StreamManager::upstreamCount)
 			.description("Open upstream calls")
 			.register(registry);
+		Gauge.builder("scalpel.streams.retained", this.manager, StreamManager::retainedBytes)
+			.description("Heap that finished streams keep with their events (estimated), within scalpel.streams.retention-memory")
+			.baseUnit("bytes")
+			.tag("state", "full")
+			.register(registry);
+		Gauge.builder("scalpel.streams.retained", this.manager, StreamManager::compactedBytes)
+			.description("Heap that finished streams keep with their events (estimated), within scalpel.streams.retention-memory")
+			.baseUnit("bytes")
+			.tag("state", "compacted")
+			.register(registry);
 	}
 
 }

@@ -22,6 +22,9 @@ final class EventLog {
 
 	private long lastId;
 
+	/** The weight of the retained events ({@link StreamEvent#weight()}). */
+	private long bytes;
+
 	EventLog(int bound) {
 		this.bound = bound;
 		this.ring = new StreamEvent[Math.min(INITIAL, bound)];
@@ -32,7 +35,9 @@ final class EventLog {
 		if (this.size == this.ring.length && this.ring.length < this.bound) {
 			grow();
 		}
+		this.bytes += event.weight();
 		if (this.size == this.ring.length) {
+			this.bytes -= this.ring[this.head].weight();
 			this.ring[this.head] = event;
 			this.head = (this.head + 1) % this.ring.length;
 		}
@@ -41,6 +46,22 @@ final class EventLog {
 			this.size++;
 		}
 		return event;
+	}
+
+	/** About how many bytes of heap the retained events hold. */
+	long bytes() {
+		return this.bytes;
+	}
+
+	/**
+	 * Lets go of every retained event, keeping the ids: what follows {@link #lastId()} is still
+	 * known, what came before it answers as no longer retained. For an ended stream only.
+	 */
+	void clear() {
+		this.ring = new StreamEvent[0];
+		this.head = 0;
+		this.size = 0;
+		this.bytes = 0;
 	}
 
 	/** Id of the newest event, 0 when there is none. */
@@ -72,7 +93,7 @@ final class EventLog {
 	}
 
 	private void grow() {
-		StreamEvent[] bigger = new StreamEvent[(int) Math.min((long) this.ring.length * 2, this.bound)];
+		StreamEvent[] bigger = new StreamEvent[(int) Math.min(Math.max((long) this.ring.length * 2, INITIAL), this.bound)];
 		for (int i = 0; i < this.size; i++) {
 			bigger[i] = this.ring[(this.head + i) % this.ring.length];
 		}

@@ -36,7 +36,14 @@ final class ManagedStream {
 
 	private final long order;
 
-	private final GenerationRequest request;
+	/** When the registry retired the stream, by its caches' ticker. */
+	private volatile long retiredTicks;
+
+	/** What the stream weighed when the registry retired it. */
+	private volatile long retainedWeight;
+
+	/** Null once the ended stream was compacted ({@link #compact()}). */
+	private volatile @Nullable GenerationRequest request;
 
 	private final String model;
 
@@ -145,8 +152,64 @@ final class ManagedStream {
 		return this.quotaCounted;
 	}
 
-	GenerationRequest request() {
+	/** What to generate; null once the stream ended and was compacted. */
+	@Nullable GenerationRequest request() {
 		return this.request;
+	}
+
+	long retiredTicks() {
+		return this.retiredTicks;
+	}
+
+	long retainedWeight() {
+		return this.retainedWeight;
+	}
+
+	/** The registry retired the stream at {@code ticks}; it then weighed {@code weight}. */
+	void retired(long ticks, long weight) {
+		this.retiredTicks = ticks;
+		this.retainedWeight = weight;
+	}
+
+	/**
+	 * About how many bytes of heap this ended stream holds: its events, its prompt, its status. An
+	 * estimate, for the retention memory budget.
+	 */
+	synchronized long weight() {
+		return compactedWeight() + this.log.bytes() + requestWeight(this.request);
+	}
+
+	/** About how many bytes of heap the stream holds once compacted: its status and metadata. */
+	long compactedWeight() {
+		long weight = 1024 + this.id.length() + this.model.length() + this.owner.length();
+		for (Map.Entry<String, String> entry : this.metadata.entrySet()) {
+			weight += 64 + 2L * (entry.getKey().length() + entry.getValue().length());
+		}
+		return weight;
+	}
+
+	private static long requestWeight(@Nullable GenerationRequest request) {
+		if (request == null) {
+			return 0;
+		}
+		long weight = 256;
+		for (dev.scalpel.upstream.Message message : request.messages()) {
+			weight += 64 + 2L * message.content().length();
+		}
+		// Tool conversations and provider options: counted roughly by their JSON text.
+		return weight + 2L * request.options().toString().length();
+	}
+
+	/**
+	 * Lets go of an ended stream's events and prompt, keeping what its status needs: replaying it
+	 * then answers as for events no longer retained. For the retention memory budget.
+	 */
+	synchronized void compact() {
+		if (!terminal()) {
+			throw new IllegalStateException("Stream " + this.id + " is not ended");
+		}
+		this.log.clear();
+		this.request = null;
 	}
 
 	TokenSource source() {

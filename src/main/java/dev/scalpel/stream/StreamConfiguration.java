@@ -36,8 +36,9 @@ class StreamConfiguration {
 	StreamManager streamManager(SlotPool slots, ModelRouter router, StreamProperties streams,
 			UpstreamProperties upstream, LimitProperties limits, ProviderProperties providers, QueueProperties queue,
 			JsonMapper json, ObjectProvider<StreamObserver> observers, ObjectProvider<SharedStreams> shared) {
-		return new StreamManager(slots, router, new InMemoryStreamRegistry(streams.retention()), streams, upstream,
-				limits, providers.defaultModel(), queue.retryAfter(), json, Clock.systemUTC(), Schedulers.parallel(),
+		return new StreamManager(slots, router,
+				new InMemoryStreamRegistry(streams.retention(), streams.retentionBytes()), streams, upstream, limits,
+				providers.defaultModel(), queue.retryAfter(), json, Clock.systemUTC(), Schedulers.parallel(),
 				new CompositeObserver(observers.orderedStream().toList()), shared.getIfAvailable(() -> SharedStreams.NONE));
 	}
 

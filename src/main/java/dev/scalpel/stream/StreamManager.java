@@ -41,6 +41,7 @@ import dev.scalpel.slot.QueueFull;
 import dev.scalpel.slot.QueueTimeout;
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.upstream.Chunk;
+import dev.scalpel.upstream.GenerationRequest;
 import dev.scalpel.upstream.ModelRouter;
 import dev.scalpel.upstream.TokenSource;
 import dev.scalpel.upstream.UpstreamFailure;
@@ -393,6 +394,16 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		return this.quotas.live(owner);
 	}
 
+	/** About how many bytes of heap ended streams keep with their events (an estimate). */
+	public long retainedBytes() {
+		return this.registry.retainedBytes()[0];
+	}
+
+	/** About how many bytes of heap ended streams compacted to their status keep (an estimate). */
+	public long compactedBytes() {
+		return this.registry.retainedBytes()[1];
+	}
+
 	/** Listeners attached right now. */
 	public int listenerCount() {
 		return this.listeners.get();
@@ -539,7 +550,10 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		Disposable deadline = schedule(this.upstream.maxDuration(), () -> end(stream, FinishReason.TIMEOUT,
 				error("timeout", "the generation ran longer than " + this.upstream.maxDuration()),
 				ManagedStream.Guard.NONE));
-		if (!stream.start(permit, generation, deadline, this.clock.instant())) {
+		// Read before the start: a stream that ended may be compacted (its request let go) at any time,
+		// but one that starts below had not ended, so it still had its request here.
+		GenerationRequest request = stream.request();
+		if (request == null || !stream.start(permit, generation, deadline, this.clock.instant())) {
 			// Ended while the permit was on its way: give it back, start nothing.
 			deadline.dispose();
 			permit.release();
@@ -552,7 +566,7 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		TokenSource source = stream.source();
 		// Re-armed by every chunk without a schedule and a cancel on the timers per token.
 		IdleWatchdog idle = new IdleWatchdog(this.upstream.idleTimeout(), this.timers);
-		source.guard(source.generate(stream.request())
+		source.guard(source.generate(request)
 			.timeout(Mono.delay(this.upstream.firstTokenTimeout(), this.timers), chunk -> idle.arm())
 			.doFinally(signal -> idle.dispose()))
 			.subscribe(generation);

@@ -24,4 +24,10 @@ interface StreamRegistry {
 	/** Live and retained streams, in no order. */
 	Collection<ManagedStream> all();
 
+	/**
+	 * About how many bytes ended streams keep, estimated: index 0 those with their events, index 1
+	 * those compacted to their status.
+	 */
+	long[] retainedBytes();
+
 }

@@ -112,6 +112,7 @@ class PrometheusEndToEndTest {
 			.containsEntry("scalpel_queue_size", "gauge")
 			.containsEntry("scalpel_listeners_active", "gauge")
 			.containsEntry("scalpel_upstream_active", "gauge")
+			.containsEntry("scalpel_streams_retained_bytes", "gauge")
 			.containsEntry("scalpel_streams_started_total", "counter")
 			.containsEntry("scalpel_streams_finished_total", "counter")
 			.containsEntry("scalpel_streams_rejected_total", "counter")
@@ -126,6 +127,8 @@ class PrometheusEndToEndTest {
 				"scalpel_upstream_active")) {
 			assertThat(scrape.has(gauge)).as(gauge).isTrue();
 		}
+		assertThat(scrape.has("scalpel_streams_retained_bytes", "state", "full")).isTrue();
+		assertThat(scrape.has("scalpel_streams_retained_bytes", "state", "compacted")).isTrue();
 		assertThat(scrape.has("scalpel_streams_started_total")).isTrue();
 		assertThat(scrape.has("scalpel_tokens_total")).isTrue();
 		for (String reason : List.of("overloaded", "invalid", "shutting_down", "upstream_unavailable",

@@ -52,4 +52,21 @@ class EventLogTest {
 		assertThat(log.after(0, 7)).hasSize(7);
 	}
 
+	@Test
+	void weighsTheEventsItRetainsAndLetsThemGoKeepingTheIds() {
+		EventLog log = new EventLog(16);
+		java.util.Random random = new java.util.Random(7);
+		for (int i = 1; i <= 100; i++) {
+			log.append("token", "x".repeat(random.nextInt(200)));
+			long weights = log.after(log.firstId() - 1, 100).stream().mapToLong(StreamEvent::weight).sum();
+			assertThat(log.bytes()).as("after %d appends", i).isEqualTo(weights);
+		}
+		log.clear();
+		assertThat(log.bytes()).isZero();
+		assertThat(log.lastId()).isEqualTo(100);
+		assertThat(log.retains(100)).isTrue();
+		assertThat(log.retains(99)).isFalse();
+		assertThat(log.after(100, 10)).isEmpty();
+	}
+
 }

@@ -57,8 +57,14 @@ final class Harness {
 
 	static StreamManager manager(SlotPool slots, StreamProperties streams, UpstreamProperties upstream,
 			Scheduler timers, TokenSource... sources) {
-		StreamManager manager = new StreamManager(slots, new ModelRouter(List.of(sources)),
-				new InMemoryStreamRegistry(streams.retention()), streams, upstream, limits(), "simulated",
+		return manager(slots, streams, upstream, timers,
+				new InMemoryStreamRegistry(streams.retention(), streams.retentionBytes()), sources);
+	}
+
+	static StreamManager manager(SlotPool slots, StreamProperties streams, UpstreamProperties upstream,
+			Scheduler timers, StreamRegistry registry, TokenSource... sources) {
+		StreamManager manager = new StreamManager(slots, new ModelRouter(List.of(sources)), registry, streams,
+				upstream, limits(), "simulated",
 				Duration.ofSeconds(1), JSON, Clock.systemUTC(), timers, new StreamObserver() {
 				}, SharedStreams.NONE);
 		manager.start();

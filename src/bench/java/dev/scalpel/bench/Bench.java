@@ -17,7 +17,6 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.HdrHistogram.Histogram;
 import org.jspecify.annotations.Nullable;
 import reactor.core.Disposable;
-import reactor.core.Disposables;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import tools.jackson.databind.json.JsonMapper;
@@ -230,20 +229,31 @@ public final class Bench {
 		String log = "scalpel-" + scenario.replaceAll("[^a-z]+", "-").replaceAll("-$", "") + ".log";
 		try (ScalpelProcess scalpel = ScalpelProcess.start(jar, this.out.resolve(log), "1g", upstream.baseUrl(),
 				settings);
-				LoadGenerator through = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench", key);
-				LoadGenerator prober = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench", key)) {
+				LoadGenerator through = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench", key)) {
 			upstream.script(100, Duration.ofMillis(50), -1);
 			long recordFrom = System.nanoTime() + warmup.toNanos();
 			through.recordFrom(recordFrom);
-			// Cancel probes once every stream runs; their figures are kept from the end of the warm-up.
-			Disposable.Swap probes = Disposables.swap();
-			Disposable startProbes = Mono.delay(lifetime).subscribe(ignored -> probes.update(probes(prober)));
-			Disposable resetProbes = Mono.delay(warmup).subscribe(ignored -> prober.resetFigures());
+			// Cancel probes (20 a second, each cancelled 100 ms after its start) from a thread of their own
+			// with real-time priority, so that the round trip is Scalpel's and not the busy rig core's;
+			// their figures are kept from the end of the warm-up.
+			CancelProbe prober = CancelProbe.start(scalpel.baseUrl(), key, Duration.ofMillis(50), Duration.ofMillis(100));
+			// Scalpel's CPU time over the measured part of the run: how busy its core(s) were.
+			long[] cpu = new long[2];
+			Disposable resetProbes = Mono.delay(warmup).subscribe(ignored -> {
+				prober.reset();
+				cpu[0] = scalpel.cpuNanos();
+				cpu[1] = System.nanoTime();
+			});
 			List<Outcome> outcomes = through.closedLoop(streams, Long.MAX_VALUE, warmup.plus(duration), lifetime,
 					n -> complete("steady"));
-			startProbes.dispose();
+			double busy = (cpu[1] != 0) ? 100.0 * (scalpel.cpuNanos() - cpu[0]) / (System.nanoTime() - cpu[1])
+					/ Cpus.scalpelCores() : Double.NaN;
 			resetProbes.dispose();
-			probes.dispose();
+			prober.close();
+			this.details.put(scenario + "_cancel_probe_priority", prober.priority());
+			if (prober.failure() != null) {
+				this.details.put(scenario + "_cancel_probe_failure", prober.failure());
+			}
 			Prometheus prometheus = scalpel.prometheus();
 			this.details.put(scenario + "_scalpel_streams", outcomes.size());
 			this.details.put(scenario + "_scalpel_errors", errors(outcomes));
@@ -272,6 +282,7 @@ public final class Bench {
 			add(scenario, "inter-token delay, direct p99 / through p99", ms(directGaps, 99), "ms", null, null,
 					ms(through.gaps, 99));
 			add(scenario, "inter-token delay added, p99", gapP99, "ms", "<= 5 ms", baselineKeepsPace ? gapP99 <= 5 : null);
+			add(scenario, "Scalpel's CPU use while measured, of the core(s) it has", busy, "%", null, null);
 			double cancelP99 = ms(prober.cancels, 99);
 			add(scenario, "cancel HTTP round trip p99, " + streams + " streams live", cancelP99, "ms", "<= 10 ms",
 					cancelP99 <= 10);
@@ -452,8 +463,11 @@ public final class Bench {
 				upstream.baseUrl(), List.of());
 				LoadGenerator load = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
 			upstream.script(100, Duration.ofMillis(100), -1);
-			for (int round = 0; round < 4; round++) {
-				if (round == 3) {
+			// Rounds before the measured last one warm the JIT up: the figure is a running service's, not
+			// that of a start path still interpreted.
+			int rounds = Integer.getInteger("bench.burst.rounds", 20);
+			for (int round = 0; round < rounds; round++) {
+				if (round == rounds - 1) {
 					load.resetFigures();
 				}
 				List<String[]> answers = Flux.range(0, 2 * capacity)
@@ -487,16 +501,6 @@ public final class Bench {
 	}
 
 	// --- helpers
-
-	/** Starts background streams and cancels them 100 ms later, 20 a second, for the cancel round trip. */
-	private Disposable probes(LoadGenerator prober) {
-		return Flux.interval(Duration.ofMillis(50))
-			.onBackpressureDrop()
-			.flatMap(n -> prober.startBackground(tag("probe"))
-				.flatMap(answer -> "202".equals(answer[0])
-						? Mono.delay(Duration.ofMillis(100)).then(prober.cancel(answer[1])) : Mono.empty()), 32)
-			.subscribe();
-	}
 
 	private Plan complete(String prefix) {
 		return new Plan(tag(prefix), Ending.COMPLETE, Duration.ZERO);

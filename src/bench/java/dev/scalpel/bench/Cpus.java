@@ -43,6 +43,11 @@ final class Cpus {
 		return range(CORES / 2, CORES);
 	}
 
+	/** How many cores Scalpel may use. */
+	static int scalpelCores() {
+		return ENABLED ? CORES - CORES / 2 : CORES;
+	}
+
 	/** A description for the results. */
 	static String describe() {
 		return ENABLED ? "Scalpel on core(s) " + scalpel() + "; load generator and upstream on core(s) " + bench()

@@ -3,6 +3,7 @@ package dev.scalpel.bench;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -32,9 +33,13 @@ final class ScalpelProcess implements AutoCloseable {
 		int port = freePort();
 		int managementPort = freePort();
 		List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-				"-Xms" + heap, "-Xmx" + heap, "-XX:+UseG1GC"));
-		// Extra JVM options for Scalpel, space-separated: scalpel.jvm=-Dreactor.netty.ioWorkerCount=1
+				"-Xms" + heap, "-Xmx" + heap));
+		// Extra JVM options for Scalpel, space-separated: scalpel.jvm=-Dreactor.netty.ioWorkerCount=1; one
+		// that picks a collector (scalpel.jvm=-XX:+UseZGC) replaces the default G1.
 		String jvm = System.getProperty("bench.scalpel.jvm", "").strip();
+		if (!jvm.matches(".*-XX:\\+Use\\w+GC.*")) {
+			command.add("-XX:+UseG1GC");
+		}
 		if (!jvm.isEmpty()) {
 			command.addAll(List.of(jvm.split("\\s+")));
 		}
@@ -69,6 +74,20 @@ final class ScalpelProcess implements AutoCloseable {
 
 	long pid() {
 		return this.process.pid();
+	}
+
+	/** The CPU time the process has used so far, user and system, in nanoseconds (/proc/<pid>/stat). */
+	long cpuNanos() {
+		try {
+			String stat = Files.readString(Path.of("/proc", Long.toString(pid()), "stat"));
+			// After "pid (comm) ": state is field 3, utime field 14, stime field 15.
+			String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+			long ticks = Long.parseLong(fields[11]) + Long.parseLong(fields[12]);
+			return ticks * (1_000_000_000L / 100); // USER_HZ is 100 on Linux
+		}
+		catch (IOException ex) {
+			throw new UncheckedIOException(ex);
+		}
 	}
 
 	private void awaitReady(Duration timeout) {

@@ -228,7 +228,7 @@ public class EventLogBenchmark {
 
 		RunningStream(int listeners, Blackhole blackhole) {
 			PushedSource source = new PushedSource();
-			InMemoryStreamRegistry registry = new InMemoryStreamRegistry(STREAMS.retention());
+			InMemoryStreamRegistry registry = new InMemoryStreamRegistry(STREAMS.retention(), STREAMS.retentionBytes());
 			this.manager = manager(source, registry);
 			String id = this.manager.start(new StartStreamRequest(MODEL, null, "Benchmark the token path.", null, null,
 					true, Map.of()), false).view().id();
@@ -287,7 +287,7 @@ public class EventLogBenchmark {
 			// Private in StreamManager; read rather than copied so that this measures the encoder in use.
 			Field field = StreamManager.class.getDeclaredField("encoder");
 			field.setAccessible(true);
-			StreamManager manager = manager(new PushedSource(), new InMemoryStreamRegistry(STREAMS.retention()));
+			StreamManager manager = manager(new PushedSource(), new InMemoryStreamRegistry(STREAMS.retention(), STREAMS.retentionBytes()));
 			this.encoder = (ManagedStream.EventEncoder) field.get(manager);
 			manager.stop();
 		}

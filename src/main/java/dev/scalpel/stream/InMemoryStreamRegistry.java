@@ -125,6 +125,7 @@ final class InMemoryStreamRegistry implements StreamRegistry {
 		if (!this.live.containsKey(stream.id())) {
 			return;
 		}
+		stream.freeze();
 		long weight = stream.weight();
 		stream.retired(this.ticker.read(), weight);
 		this.retained.put(stream.id(), stream);

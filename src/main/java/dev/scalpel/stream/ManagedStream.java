@@ -201,6 +201,17 @@ final class ManagedStream {
 	}
 
 	/**
+	 * Keeps an ended stream's events as their frames only ({@link EventLog#freeze()}): a fraction of
+	 * the heap and of the objects, for the retention.
+	 */
+	synchronized void freeze() {
+		if (!terminal()) {
+			throw new IllegalStateException("Stream " + this.id + " is not ended");
+		}
+		this.log.freeze();
+	}
+
+	/**
 	 * Lets go of an ended stream's events and prompt, keeping what its status needs: replaying it
 	 * then answers as for events no longer retained. For the retention memory budget.
 	 */

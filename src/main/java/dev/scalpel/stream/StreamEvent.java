@@ -141,6 +141,32 @@ public final class StreamEvent {
 		return frame;
 	}
 
+	/**
+	 * The event whose frame ({@link #frame()}) is {@code frames[from, to)}, with that frame: for a
+	 * frozen log. Data of one line only (what {@link EventLog#freeze()} keeps).
+	 */
+	static StreamEvent fromFrame(byte[] frames, int from, int to) {
+		// id:<id>\nevent:<type>\ndata:<data>\n\n
+		int idEnd = indexOf(frames, (byte) '\n', from, to);
+		int typeEnd = indexOf(frames, (byte) '\n', idEnd + 1, to);
+		int dataEnd = indexOf(frames, (byte) '\n', typeEnd + 1, to);
+		long id = Long.parseLong(new String(frames, from + 3, idEnd - from - 3, StandardCharsets.US_ASCII));
+		String type = new String(frames, idEnd + 7, typeEnd - idEnd - 7, StandardCharsets.UTF_8);
+		String data = new String(frames, typeEnd + 6, dataEnd - typeEnd - 6, StandardCharsets.UTF_8);
+		StreamEvent event = new StreamEvent(id, type, data);
+		event.frame = java.util.Arrays.copyOfRange(frames, from, to);
+		return event;
+	}
+
+	private static int indexOf(byte[] bytes, byte value, int from, int to) {
+		for (int i = from; i < to; i++) {
+			if (bytes[i] == value) {
+				return i;
+			}
+		}
+		throw new IllegalArgumentException("Not an event frame");
+	}
+
 	private static int lineEnd(String text, int from) {
 		for (int i = from; i < text.length(); i++) {
 			char c = text.charAt(i);

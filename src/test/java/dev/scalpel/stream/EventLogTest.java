@@ -1,5 +1,7 @@
 package dev.scalpel.stream;
 
+import java.util.List;
+
 import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -67,6 +69,56 @@ class EventLogTest {
 		assertThat(log.retains(100)).isTrue();
 		assertThat(log.retains(99)).isFalse();
 		assertThat(log.after(100, 10)).isEmpty();
+	}
+
+	@Test
+	void aFrozenLogReadsBackTheSameEventsAndFramesInAFractionOfTheBytes() {
+		java.util.Random random = new java.util.Random(11);
+		for (int run = 0; run < 300; run++) {
+			int bound = 16 + random.nextInt(40);
+			EventLog log = new EventLog(bound);
+			EventLog reference = new EventLog(bound);
+			int appended = random.nextInt(120);
+			for (int i = 0; i < appended; i++) {
+				String type = (i % 7 == 0) ? "stream.started" : "token";
+				String data = (type.equals("token")) ? StreamEvent.tokenData(text(random))
+						: "{\"id\":\"str_x\",\"status\":\"in_progress\",\"n\":" + i + "}";
+				log.append(type, data);
+				reference.append(type, data);
+			}
+			long before = log.bytes();
+			log.freeze();
+			assertThat(log.frozen()).isEqualTo(appended > 0 || log.frozen());
+			if (appended > 10) {
+				assertThat(log.bytes()).as("run %d", run).isLessThan(before / 2);
+			}
+			assertThat(log.firstId()).isEqualTo(reference.firstId());
+			assertThat(log.lastId()).isEqualTo(reference.lastId());
+			for (long after = reference.firstId() - 1; after <= reference.lastId(); after++) {
+				int max = 1 + random.nextInt(20);
+				List<StreamEvent> frozen = log.after(after, max);
+				List<StreamEvent> live = reference.after(after, max);
+				assertThat(frozen).as("run %d after %d", run, after).isEqualTo(live);
+				for (int i = 0; i < frozen.size(); i++) {
+					assertThat(frozen.get(i).frame()).isEqualTo(live.get(i).frame());
+				}
+			}
+			// Appending after all thaws it and goes on as before.
+			log.append("token", StreamEvent.tokenData("late"));
+			reference.append("token", StreamEvent.tokenData("late"));
+			assertThat(log.frozen()).isFalse();
+			assertThat(log.after(log.firstId() - 1, 1000)).isEqualTo(reference.after(reference.firstId() - 1, 1000));
+			assertThat(log.bytes()).isEqualTo(reference.bytes());
+		}
+	}
+
+	private static String text(java.util.Random random) {
+		String[] pieces = { "Hello", " wörld", " 日本", " 🙂", " \"quoted\"", " back\\slash", " tab\t", " line\nbreak", "" };
+		StringBuilder text = new StringBuilder();
+		for (int i = random.nextInt(4); i >= 0; i--) {
+			text.append(pieces[random.nextInt(pieces.length)]);
+		}
+		return text.toString();
 	}
 
 }

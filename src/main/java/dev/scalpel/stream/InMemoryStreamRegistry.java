@@ -81,12 +81,16 @@ final class InMemoryStreamRegistry implements StreamRegistry {
 			.ticker(ticker)
 			// Expired entries are removed on time, not only on the next access.
 			.scheduler(scheduler)
+			// Its upkeep runs in the calling thread: a write per stream end would otherwise wake a
+			// common-pool thread each time, which on a one-core container takes the event loop's core.
+			.executor(Runnable::run)
 			.expireAfterWrite(retention)
 			.removalListener((String id, ManagedStream stream, RemovalCause cause) -> expired(stream, cause, false))
 			.build();
 		this.compacted = Caffeine.newBuilder()
 			.ticker(ticker)
 			.scheduler(scheduler)
+			.executor(Runnable::run)
 			// A compacted stream keeps the expiry it had: the retention after it was retired.
 			.expireAfter(Expiry.creating((String id, ManagedStream stream) -> remaining(stream)))
 			.removalListener((String id, ManagedStream stream, RemovalCause cause) -> expired(stream, cause, true))

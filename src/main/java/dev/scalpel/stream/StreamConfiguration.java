@@ -6,7 +6,6 @@ import java.util.List;
 
 import org.jspecify.annotations.Nullable;
 
-import reactor.core.scheduler.Schedulers;
 import tools.jackson.databind.json.JsonMapper;
 
 import org.springframework.beans.factory.ObjectProvider;
@@ -20,6 +19,7 @@ import org.springframework.web.ErrorResponse;
 import org.springframework.web.server.WebFilter;
 import org.springframework.context.annotation.Configuration;
 
+import dev.scalpel.system.EventLoopTimers;
 import dev.scalpel.system.LimitProperties;
 import dev.scalpel.slot.QueueProperties;
 import dev.scalpel.slot.SlotPool;
@@ -38,7 +38,7 @@ class StreamConfiguration {
 			JsonMapper json, ObjectProvider<StreamObserver> observers, ObjectProvider<SharedStreams> shared) {
 		return new StreamManager(slots, router,
 				new InMemoryStreamRegistry(streams.retention(), streams.retentionBytes()), streams, upstream, limits,
-				providers.defaultModel(), queue.retryAfter(), json, Clock.systemUTC(), Schedulers.parallel(),
+				providers.defaultModel(), queue.retryAfter(), json, Clock.systemUTC(), EventLoopTimers.scheduler(),
 				new CompositeObserver(observers.orderedStream().toList()), shared.getIfAvailable(() -> SharedStreams.NONE));
 	}
 

@@ -9,18 +9,18 @@ import io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry;
 import io.github.resilience4j.micrometer.tagged.TaggedCircuitBreakerMetrics;
 import io.micrometer.core.instrument.binder.MeterBinder;
 import io.netty.channel.ChannelOption;
-import reactor.core.scheduler.Schedulers;
 import reactor.netty.http.client.HttpClient;
 import reactor.netty.resources.ConnectionProvider;
 import tools.jackson.core.json.JsonFactory;
 import tools.jackson.core.util.JsonRecyclerPools;
 import tools.jackson.databind.json.JsonMapper;
 
-
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.http.client.reactive.ReactorClientHttpConnector;
 import org.springframework.web.reactive.function.client.WebClient;
+
+import dev.scalpel.system.EventLoopTimers;
 
 /** The built-in model, the configured endpoints, and the router over all of them. */
 @Configuration(proxyBeanMethods = false)
@@ -69,7 +69,7 @@ class UpstreamConfiguration {
 		List<RemoteTokenSource> sources = new ArrayList<>();
 		for (ProviderProperties.Endpoint endpoint : providers.endpoints()) {
 			sources.add(new RemoteTokenSource(endpoint, client, json, upstream,
-					upstreamCircuitBreakers.circuitBreaker(endpoint.name()), Schedulers.parallel()));
+					upstreamCircuitBreakers.circuitBreaker(endpoint.name()), EventLoopTimers.scheduler()));
 		}
 		return new UpstreamEndpoints(sources);
 	}

@@ -50,9 +50,11 @@ class StreamLifecycleRaceTest {
 		SlotPool slots = new SlotPool(6, 12, Duration.ofMillis(150));
 		ChaosTokenSource upstream = new ChaosTokenSource();
 		Duration grace = (seed % 2 == 0) ? Duration.ZERO : Duration.ofMillis(5);
-		// Seeds 3 and 4 give ended streams little memory, so that the oldest are compacted (their events let
-		// go) while the others run, attach, cancel and read statuses; the compacted still fit in theirs.
-		long memory = (seed >= 3) ? 9L << 20 : Harness.streams().retentionBytes();
+		// Seeds 3 and 4 give ended streams little memory (and prompts of 3,000 characters, to weigh), so
+		// that the oldest are compacted (events and prompt let go) while the others run, attach, cancel and
+		// read statuses; the compacted still fit in their quarter.
+		long memory = (seed >= 3) ? 14L << 20 : Harness.streams().retentionBytes();
+		String padding = (seed >= 3) ? " " + "p".repeat(3000) : "";
 		InMemoryStreamRegistry streams = new InMemoryStreamRegistry(Duration.ofMinutes(10), memory);
 		StreamManager manager = Harness.manager(slots, Harness.streams(Duration.ofSeconds(1), grace, 10_000),
 				UpstreamProperties.withTimeouts(Duration.ofMillis(80), Duration.ofMillis(40), Duration.ofSeconds(2)),
@@ -87,7 +89,7 @@ class StreamLifecycleRaceTest {
 		}, 1, 1, TimeUnit.MILLISECONDS);
 		try {
 			for (int i = 0; i < STREAMS; i++) {
-				Plan plan = new Plan(i, random.split());
+				Plan plan = new Plan(i, random.split(), padding);
 				long startDelay = i / 4 + plan.random.nextInt(3);
 				actors.schedule(() -> plan.play(manager, actors, plans, refused, overQuota, played), startDelay,
 						TimeUnit.MILLISECONDS);
@@ -166,8 +168,11 @@ class StreamLifecycleRaceTest {
 
 		volatile String cancelAnswer;
 
-		Plan(int index, SplittableRandom random) {
+		private final String padding;
+
+		Plan(int index, SplittableRandom random, String padding) {
 			this.index = index;
+			this.padding = padding;
 			this.random = random;
 		}
 
@@ -177,7 +182,7 @@ class StreamLifecycleRaceTest {
 			boolean background = mode == 9;
 			boolean listen = mode < 7 || (background && this.random.nextBoolean());
 			StartStreamRequest request = new StartStreamRequest(ChaosTokenSource.MODEL, null,
-					"plan " + this.index + " " + this.random.nextLong(), null, null, background, null);
+					"plan " + this.index + " " + this.random.nextLong() + this.padding, null, null, background, null);
 			StreamManager.Started started;
 			try {
 				started = manager.start(CALLERS.get(this.index % CALLERS.size()), request, listen);

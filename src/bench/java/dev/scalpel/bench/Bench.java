@@ -423,6 +423,12 @@ public final class Bench {
 			awaitMetric(scalpel, "scalpel_slots_in_use", 0, Duration.ofSeconds(30));
 			scalpel.collectGarbage();
 			double before = scalpel.prometheus().value("jvm_memory_used_bytes", "area=\"heap\"");
+			// capacity.histogram=true: the live objects before and with the idle streams, to see what a
+			// stream holds (target/bench/capacity-histogram-*.txt).
+			boolean histograms = Boolean.getBoolean("bench.capacity.histogram");
+			if (histograms) {
+				scalpel.histogram(this.out.resolve("capacity-histogram-before.txt"));
+			}
 			long start = System.nanoTime();
 			// Idle streams never end, so all of them are in flight at once: opened at a steady 500 a second
 			// (Scalpel has one core here, and the point is memory, not how fast a storm of opens is taken).
@@ -435,6 +441,9 @@ public final class Bench {
 			double openTook = seconds(System.nanoTime() - start);
 			scalpel.collectGarbage();
 			double after = scalpel.prometheus().value("jvm_memory_used_bytes", "area=\"heap\"");
+			if (histograms) {
+				scalpel.histogram(this.out.resolve("capacity-histogram-after.txt"));
+			}
 			double perStream = (after - before) / opened;
 			double fit = (512.0 * 1024 * 1024 - before) / perStream;
 			long released = System.nanoTime();

@@ -115,6 +115,23 @@ final class ScalpelProcess implements AutoCloseable {
 		return new Prometheus(Http.get("http://127.0.0.1:" + this.managementPort + "/actuator/prometheus").body());
 	}
 
+	/** Writes the process's live-object histogram ({@code jcmd <pid> GC.class_histogram}, after a full GC). */
+	void histogram(Path file) {
+		try {
+			Process jcmd = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+					Long.toString(pid()), "GC.class_histogram").redirectErrorStream(true)
+				.redirectOutput(file.toFile())
+				.start();
+			jcmd.waitFor(60, TimeUnit.SECONDS);
+		}
+		catch (IOException ex) {
+			throw new UncheckedIOException(ex);
+		}
+		catch (InterruptedException ex) {
+			Thread.currentThread().interrupt();
+		}
+	}
+
 	/** Runs a full garbage collection in the process ({@code jcmd <pid> GC.run}). */
 	void collectGarbage() {
 		try {

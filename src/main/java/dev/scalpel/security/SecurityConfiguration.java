@@ -20,6 +20,7 @@ import org.springframework.http.HttpMethod;
 import org.springframework.http.server.reactive.ServerHttpRequest;
 import org.springframework.security.authentication.ReactiveAuthenticationManager;
 import org.springframework.security.config.annotation.web.reactive.EnableWebFluxSecurity;
+import org.springframework.security.config.observation.SecurityObservationSettings;
 import org.springframework.security.config.web.server.SecurityWebFiltersOrder;
 import org.springframework.security.config.web.server.ServerHttpSecurity;
 import org.springframework.security.core.Authentication;
@@ -61,6 +62,18 @@ class SecurityConfiguration {
 	/** The API documentation, served with headers that let Swagger UI's page run. */
 	private static final String[] DOCS = { "/v3/api-docs", "/v3/api-docs/**", "/swagger-ui.html", "/swagger-ui/**",
 			"/webjars/**" };
+
+	/**
+	 * No Micrometer observations from Spring Security: the one around the filter chain is held for the
+	 * whole exchange, and an event stream's exchange lasts as long as the stream. With them every open
+	 * stream kept five observations, their contexts and eight decorated filters: the {@code capacity}
+	 * benchmark's heap histogram gave 54 KiB per idle stream, 49 without them (40 before the security
+	 * chain). Refused keys are counted by Scalpel itself ({@code scalpel.streams.rejected{reason=unauthorized}}).
+	 */
+	@Bean
+	SecurityObservationSettings securityObservationSettings() {
+		return SecurityObservationSettings.noObservations();
+	}
 
 	@Bean
 	ApiKeys apiKeys(SecurityProperties properties) {

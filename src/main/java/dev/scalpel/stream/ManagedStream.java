@@ -13,6 +13,7 @@ import reactor.core.Disposable;
 
 import dev.scalpel.slot.Permit;
 import dev.scalpel.upstream.GenerationRequest;
+import dev.scalpel.upstream.Message;
 import dev.scalpel.upstream.TokenSource;
 import dev.scalpel.upstream.Usage;
 
@@ -193,7 +194,7 @@ final class ManagedStream {
 			return 0;
 		}
 		long weight = 256;
-		for (dev.scalpel.upstream.Message message : request.messages()) {
+		for (Message message : request.messages()) {
 			weight += 64 + 2L * message.content().length();
 		}
 		// Tool conversations and provider options: counted roughly by their JSON text.

@@ -7,6 +7,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 import com.github.benmanes.caffeine.cache.Scheduler;
+import com.github.benmanes.caffeine.cache.Ticker;
 import org.junit.jupiter.api.Test;
 import reactor.core.scheduler.Schedulers;
 
@@ -37,11 +38,8 @@ class RetentionMemoryTest {
 
 	@Test
 	void pastTheBudgetTheOldestEndedStreamsKeepTheirStatusButNotTheirEvents() {
-		InMemoryStreamRegistry registry = new InMemoryStreamRegistry(Duration.ofMinutes(10),
-				DataSize.ofKilobytes(64).toBytes(), com.github.benmanes.caffeine.cache.Ticker.systemTicker(),
-				Scheduler.disabledScheduler());
-		StreamManager manager = Harness.manager(this.slots, streams(DataSize.ofKilobytes(64)), Harness.upstream(),
-				Schedulers.parallel(), registry, this.upstream);
+		InMemoryStreamRegistry registry = registry(DataSize.ofKilobytes(64), Ticker.systemTicker());
+		StreamManager manager = manager(registry);
 		List<String> ids = run(manager, 16);
 
 		assertThat(registry.retainedBytes()[0]).isLessThanOrEqualTo(DataSize.ofKilobytes(48).toBytes());
@@ -62,11 +60,8 @@ class RetentionMemoryTest {
 
 	@Test
 	void pastTheCompactedStreamsShareTheOldestAreForgotten() {
-		InMemoryStreamRegistry registry = new InMemoryStreamRegistry(Duration.ofMinutes(10),
-				DataSize.ofKilobytes(40).toBytes(), com.github.benmanes.caffeine.cache.Ticker.systemTicker(),
-				Scheduler.disabledScheduler());
-		StreamManager manager = Harness.manager(this.slots, streams(DataSize.ofKilobytes(40)), Harness.upstream(),
-				Schedulers.parallel(), registry, this.upstream);
+		InMemoryStreamRegistry registry = registry(DataSize.ofKilobytes(40), Ticker.systemTicker());
+		StreamManager manager = manager(registry);
 		List<String> ids = run(manager, 60);
 
 		assertThat(registry.retainedBytes()[0]).isLessThanOrEqualTo(DataSize.ofKilobytes(30).toBytes());
@@ -78,10 +73,8 @@ class RetentionMemoryTest {
 	@Test
 	void aCompactedStreamExpiresWhenItsRetentionEndsAsIfItHadKeptItsEvents() {
 		AtomicLong now = new AtomicLong();
-		InMemoryStreamRegistry registry = new InMemoryStreamRegistry(Duration.ofMinutes(10),
-				DataSize.ofKilobytes(64).toBytes(), now::get, Scheduler.disabledScheduler());
-		StreamManager manager = Harness.manager(this.slots, streams(DataSize.ofKilobytes(64)), Harness.upstream(),
-				Schedulers.parallel(), registry, this.upstream);
+		InMemoryStreamRegistry registry = registry(DataSize.ofKilobytes(64), now::get);
+		StreamManager manager = manager(registry);
 		List<String> first = run(manager, 1);
 		now.addAndGet(TimeUnit.MINUTES.toNanos(5));
 		List<String> later = run(manager, 12);
@@ -94,9 +87,15 @@ class RetentionMemoryTest {
 		assertThat(manager.status(later.get(0)).status()).isEqualTo("completed");
 	}
 
-	private static StreamProperties streams(DataSize memory) {
-		return new StreamProperties(Duration.ofSeconds(30), Duration.ZERO, Duration.ofMinutes(10), 10_000,
-				Duration.ofSeconds(15), Duration.ofSeconds(1), memory);
+	/** A registry with a retention of ten minutes and this memory, on this ticker, expiring on reads. */
+	private static InMemoryStreamRegistry registry(DataSize memory, Ticker ticker) {
+		return new InMemoryStreamRegistry(Duration.ofMinutes(10), memory.toBytes(), ticker,
+				Scheduler.disabledScheduler());
+	}
+
+	private StreamManager manager(InMemoryStreamRegistry registry) {
+		return Harness.manager(this.slots, Harness.streams(), Harness.upstream(), Schedulers.parallel(), registry,
+				this.upstream);
 	}
 
 	/** Runs streams of a 1,000-character prompt and 20 tokens to their end, one after the other. */

@@ -7,6 +7,7 @@ import io.swagger.v3.oas.models.OpenAPI;
 import io.swagger.v3.oas.models.info.Info;
 import io.swagger.v3.oas.models.security.SecurityRequirement;
 import io.swagger.v3.oas.models.security.SecurityScheme;
+import io.swagger.v3.oas.models.servers.Server;
 import reactor.core.scheduler.Schedulers;
 
 import org.springframework.beans.factory.annotation.Value;
@@ -22,11 +23,18 @@ import org.springframework.web.server.WebFilter;
 @Configuration(proxyBeanMethods = false)
 class ApiDocsConfiguration {
 
-	/** The API's description: its title, and the API key every operation takes as a bearer token. */
+	/**
+	 * The API's description: its title, its server, and the API key every operation takes as a bearer
+	 * token. The server is the document's own origin ({@code /}): springdoc would otherwise generate it
+	 * from the request's URL, query string included, and so echo whatever a caller put there into
+	 * the document (the hostile-input property test caught it echoing another key's stream id that the
+	 * caller had sent).
+	 */
 	@Bean
 	OpenAPI scalpelOpenApi() {
 		return new OpenAPI()
 			.info(new Info().title("Scalpel").description("LLM generations as managed streams (API.md)."))
+			.servers(List.of(new Server().url("/").description("This service")))
 			.components(new Components().addSecuritySchemes("apiKey", new SecurityScheme().type(SecurityScheme.Type.HTTP)
 				.scheme("bearer")
 				.description("An API key of the service (scalpel.security.keys); not needed when none is configured.")))

@@ -69,6 +69,22 @@ class OpenApiTest {
 	}
 
 	@Test
+	void theDocumentEchoesNothingOfTheRequest() {
+		EntityExchangeResult<byte[]> result = this.http.get()
+			.uri("/v3/api-docs?after=str_echo_marker&x=<script>")
+			.exchange()
+			.expectStatus()
+			.isOk()
+			.expectBody(byte[].class)
+			.returnResult();
+		assertThat(result.getResponseBody()).asString(StandardCharsets.UTF_8)
+			.doesNotContain("str_echo_marker")
+			.doesNotContain("<script>");
+		assertThat(this.json.readTree(result.getResponseBody()).path("servers").path(0).path("url").asString())
+			.isEqualTo("/");
+	}
+
+	@Test
 	void swaggerUiAnswers() {
 		EntityExchangeResult<byte[]> first = this.http.get()
 			.uri("/swagger-ui.html")

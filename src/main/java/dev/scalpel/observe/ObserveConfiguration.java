@@ -1,7 +1,10 @@
 package dev.scalpel.observe;
 
+import java.time.Duration;
+
 import io.micrometer.core.instrument.MeterRegistry;
 import reactor.core.scheduler.Schedulers;
+import reactor.netty.http.HttpResources;
 
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBooleanProperty;
 import org.springframework.context.annotation.Bean;
@@ -17,6 +20,12 @@ class ObserveConfiguration {
 	@Bean
 	StreamMetrics streamMetrics(MeterRegistry registry) {
 		return new StreamMetrics(registry);
+	}
+
+	/** Probes Reactor Netty's event loops (the server's and the WebClient's) ten times a second. */
+	@Bean
+	EventLoopDelay eventLoopDelay(MeterRegistry registry) {
+		return new EventLoopDelay(() -> HttpResources.get().onServer(true), Duration.ofMillis(100), registry);
 	}
 
 	@Bean

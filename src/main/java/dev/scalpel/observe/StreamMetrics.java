@@ -87,7 +87,7 @@ public final class StreamMetrics implements StreamObserver {
 	/** The percentiles every timer publishes, as {@code quantile} gauges. */
 	private static final double[] PERCENTILES = { 0.5, 0.95, 0.99 };
 
-	private static Timer.Builder timer(String name, String description) {
+	static Timer.Builder timer(String name, String description) {
 		return Timer.builder(name)
 			.description(description)
 			.serviceLevelObjectives(BUCKETS)
@@ -95,7 +95,7 @@ public final class StreamMetrics implements StreamObserver {
 	}
 
 	/** Publishes the timer's client-side percentiles as gauges that the Prometheus registry keeps. */
-	private static Timer percentiles(Timer timer, MeterRegistry registry) {
+	static Timer percentiles(Timer timer, MeterRegistry registry) {
 		for (double percentile : PERCENTILES) {
 			Gauge.builder(timer.getId().getName() + ".percentile", timer, measured -> valueAt(measured, percentile))
 				.description(timer.getId().getDescription())

@@ -49,7 +49,7 @@ class PrometheusEndToEndTest {
 			"shutdown");
 
 	private static final List<String> TIMERS = List.of("scalpel_queue_wait_seconds", "scalpel_stream_ttft_seconds",
-			"scalpel_slot_release_seconds");
+			"scalpel_slot_release_seconds", "scalpel_eventloop_delay_seconds");
 
 	private static final String CONTROLLED = "{\"model\":\"controlled\",\"prompt\":\"observe me\"}";
 
@@ -120,7 +120,8 @@ class PrometheusEndToEndTest {
 			.containsEntry("scalpel_tokens_total", "counter")
 			.containsEntry("scalpel_queue_wait_seconds", "histogram")
 			.containsEntry("scalpel_stream_ttft_seconds", "histogram")
-			.containsEntry("scalpel_slot_release_seconds", "histogram");
+			.containsEntry("scalpel_slot_release_seconds", "histogram")
+			.containsEntry("scalpel_eventloop_delay_seconds", "histogram");
 
 		assertThat(scrape.value("scalpel_slots_capacity")).isEqualTo(slotDetail("capacity"));
 		for (String gauge : List.of("scalpel_slots_in_use", "scalpel_queue_size", "scalpel_listeners_active",

@@ -29,11 +29,21 @@ final class ScalpelProcess implements AutoCloseable {
 		this.managementPort = managementPort;
 	}
 
-	static ScalpelProcess start(Path jar, Path log, String heap, String upstreamBaseUrl, List<String> properties) {
+	/**
+	 * @param preTouch whether the JVM touches its whole heap at its start ({@code -XX:+AlwaysPreTouch}):
+	 * on this VM a page's first touch is expensive, and without it the young-collection pauses of a
+	 * new JVM's first minutes reach hundreds of milliseconds, most of it system time. It costs about
+	 * ten seconds per gigabyte at the start here, so scenarios that do not time Scalpel's pauses skip it.
+	 */
+	static ScalpelProcess start(Path jar, Path log, String heap, boolean preTouch, String upstreamBaseUrl,
+			List<String> properties) {
 		int port = freePort();
 		int managementPort = freePort();
 		List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
 				"-Xms" + heap, "-Xmx" + heap));
+		if (preTouch) {
+			command.add("-XX:+AlwaysPreTouch");
+		}
 		// Extra JVM options for Scalpel, space-separated: scalpel.jvm=-Dreactor.netty.ioWorkerCount=1; one
 		// that picks a collector (scalpel.jvm=-XX:+UseZGC) replaces the default G1.
 		String jvm = System.getProperty("bench.scalpel.jvm", "").strip();

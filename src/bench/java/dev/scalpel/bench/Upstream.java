@@ -44,7 +44,7 @@ final class Upstream implements AutoCloseable {
 		int adminPort = ScalpelProcess.freePort();
 		try {
 			List<String> command = new ArrayList<>(
-					List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g", "-XX:+UseG1GC"));
+					List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xms1g", "-Xmx1g", "-XX:+AlwaysPreTouch", "-XX:+UseG1GC"));
 			if (Boolean.getBoolean("bench.jfr")) {
 				command.add("-XX:StartFlightRecording=filename=" + log.resolveSibling("upstream.jfr")
 						+ ",settings=profile,dumponexit=true");

@@ -170,11 +170,7 @@ public final class Bench {
 			Histogram directHeaders = directLoad.headers.copy();
 			this.details.put("steady_direct_streams", outcomes.size());
 			upstream.script(2000, Duration.ZERO, -1);
-			directLoad.closedLoop(fastStreams, Long.MAX_VALUE, FAST_WARMUP, n -> complete("warm"));
-			directLoad.resetFigures();
-			long start = System.nanoTime();
-			directLoad.closedLoop(fastStreams, Long.MAX_VALUE, FAST, n -> complete("fast"));
-			double directRate = directLoad.tokens.get() / seconds(System.nanoTime() - start);
+			double directRate = fullSpeed(directLoad, fastStreams, "fast");
 			direct = new Direct(directFirst, directGaps, directHeaders, directRate);
 			through.resetFigures();
 			memory = through(upstream, scalpel, through, "steady", direct, streams, duration, warmup, lifetime, null);
@@ -280,6 +276,18 @@ public final class Bench {
 		}
 	}
 
+	/**
+	 * Token events per second that {@code streams} streams read at full speed (the upstream's script set
+	 * to it), after a short warm-up; the load's figures are reset.
+	 */
+	private double fullSpeed(LoadGenerator load, int streams, String tag) {
+		load.closedLoop(streams, Long.MAX_VALUE, FAST_WARMUP, n -> complete("warm"));
+		load.resetFigures();
+		long start = System.nanoTime();
+		load.closedLoop(streams, Long.MAX_VALUE, FAST, n -> complete(tag));
+		return load.tokens.get() / seconds(System.nanoTime() - start);
+	}
+
 	/** Measures the through-Scalpel half of {@code steady} on a warm Scalpel. */
 	private Through through(Upstream upstream, ScalpelProcess scalpel, LoadGenerator through, String scenario,
 			Direct direct, int streams, Duration duration, Duration warmup, Duration lifetime, @Nullable String key) {
@@ -364,11 +372,7 @@ public final class Bench {
 		double throughFirstP99 = ms(through.firstToken, 99);
 		double throughGapP99 = ms(through.gaps, 99);
 		upstream.script(2000, Duration.ZERO, -1);
-		through.closedLoop(fastStreams, Long.MAX_VALUE, FAST_WARMUP, n -> complete("warm"));
-		through.resetFigures();
-		long start = System.nanoTime();
-		through.closedLoop(fastStreams, Long.MAX_VALUE, FAST, n -> complete("fast"));
-		double throughRate = through.tokens.get() / seconds(System.nanoTime() - start);
+		double throughRate = fullSpeed(through, fastStreams, "fast");
 		add(scenario, "token events/s at full speed, direct / through Scalpel", directRate, "events/s", null,
 				null, throughRate);
 		add(scenario, "token events/s through Scalpel vs direct", throughRate / directRate, "ratio", ">= 0.8",
@@ -376,11 +380,7 @@ public final class Bench {
 		if (scenario.equals("steady")) {
 			// The same client through the OpenAI-compatible door (OpenAI's chunks instead of native events).
 			try (LoadGenerator door = new LoadGenerator(scalpel.baseUrl() + "/v1", Api.OPENAI, "bench")) {
-				door.closedLoop(fastStreams, Long.MAX_VALUE, FAST_WARMUP, n -> complete("warm"));
-				door.resetFigures();
-				long doorStart = System.nanoTime();
-				door.closedLoop(fastStreams, Long.MAX_VALUE, FAST, n -> complete("door"));
-				double doorRate = door.tokens.get() / seconds(System.nanoTime() - doorStart);
+				double doorRate = fullSpeed(door, fastStreams, "door");
 				add(scenario, "token events/s at full speed through the OpenAI door", doorRate, "events/s", null, null);
 				add(scenario, "token events/s through the OpenAI door vs direct", doorRate / directRate, "ratio",
 						null, null);

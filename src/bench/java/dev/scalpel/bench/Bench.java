@@ -8,10 +8,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import org.HdrHistogram.Histogram;
@@ -248,12 +250,12 @@ public final class Bench {
 	 * share of {@code streams} paced streams each, all at once, for {@code length}.
 	 */
 	private void warm(Duration length, int streams, Duration lifetime, LoadGenerator... loads) {
-		List<java.util.concurrent.CompletableFuture<List<Outcome>>> runs = new ArrayList<>();
+		List<CompletableFuture<List<Outcome>>> runs = new ArrayList<>();
 		for (LoadGenerator load : loads) {
-			runs.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> load.closedLoop(streams / loads.length,
+			runs.add(CompletableFuture.supplyAsync(() -> load.closedLoop(streams / loads.length,
 					Long.MAX_VALUE, length, lifetime, n -> complete("warm"))));
 		}
-		runs.forEach(java.util.concurrent.CompletableFuture::join);
+		runs.forEach(CompletableFuture::join);
 		for (LoadGenerator load : loads) {
 			load.resetFigures();
 		}
@@ -502,7 +504,7 @@ public final class Bench {
 			// (Scalpel has one core here, and the point is memory, not how fast a storm of opens is taken).
 			// An idle stream that ends failed to open or was dropped: counted, so that the wait below ends
 			// once every stream is either open or ended instead of waiting out its timeout for them.
-			List<Outcome> ended = java.util.Collections.synchronizedList(new ArrayList<>());
+			List<Outcome> ended = Collections.synchronizedList(new ArrayList<>());
 			Disposable open = Flux.interval(Duration.ofMillis(2))
 				.take(streams)
 				.flatMap(n -> load.stream(new Plan(tag("idle"), Ending.DISCONNECT, Duration.ofHours(1))), Integer.MAX_VALUE)

@@ -3,6 +3,7 @@ package dev.scalpel.upstream;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.URI;
+import java.nio.channels.NotYetConnectedException;
 import java.time.Duration;
 import java.util.Collections;
 import java.util.LinkedHashSet;
@@ -30,6 +31,7 @@ import org.springframework.http.HttpHeaders;
 import org.springframework.http.MediaType;
 import org.springframework.web.reactive.function.client.ClientResponse;
 import org.springframework.web.reactive.function.client.WebClient;
+import org.springframework.web.reactive.function.client.WebClientRequestException;
 
 /**
  * A real provider endpoint, called with Spring's {@link WebClient} over Reactor Netty and read with
@@ -39,8 +41,9 @@ import org.springframework.web.reactive.function.client.WebClient;
  * connection-close tests hold this to within 100 ms. A call that runs to its end reads its response
  * to the last byte before it reports the finish, so that its connection is pooled for the next call.
  *
- * <p>A {@code 429} or {@code 503} before the first chunk is retried with exponential backoff and
- * jitter, or after the provider's {@code Retry-After}; nothing is retried once a chunk has arrived.
+ * <p>A {@code 429} or {@code 503}, or a connection that failed before the provider answered (refused,
+ * or closed before the status line), is retried with exponential backoff and jitter, or after the
+ * provider's {@code Retry-After}; nothing is retried once a chunk has arrived.
  * The endpoint's circuit breaker sees one outcome per generation, its time limits included, and
  * never counts a cancellation as a failure.
  */
@@ -231,14 +234,18 @@ public final class RemoteTokenSource implements TokenSource {
 
 	private UpstreamFailure connection(Throwable failure) {
 		// WebClient wraps what went wrong on the connection (in a request or a response exception):
-		// classify by the first cause that says what it was.
+		// classify by the first cause that says what it was. A request exception means no response
+		// came: the provider answered nothing.
+		if (causedBy(failure, WebClientRequestException.class)) {
+			return unanswered(failure);
+		}
 		for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
 			if (cause instanceof ConnectTimeoutException) {
 				return failure(UpstreamFailure.Kind.CONNECT_TIMEOUT, "could not connect to " + this.endpoint.name()
 						+ " within scalpel.upstream.connect-timeout", failure);
 			}
 			if (cause instanceof ConnectException) {
-				return failure(UpstreamFailure.Kind.CONNECTION, "could not connect to " + this.endpoint.name(),
+				return UpstreamFailure.unanswered(this.endpoint.name(), "could not connect to " + this.endpoint.name(),
 						failure);
 			}
 			if (cause instanceof PrematureCloseException) {
@@ -258,6 +265,29 @@ public final class RemoteTokenSource implements TokenSource {
 		}
 		return failure(UpstreamFailure.Kind.CONNECTION,
 				"the call to the provider failed: " + failure.getClass().getSimpleName(), failure);
+	}
+
+	/** A connection that failed before the response's status line. */
+	private UpstreamFailure unanswered(Throwable failure) {
+		String endpoint = this.endpoint.name();
+		for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
+			if (cause instanceof ConnectTimeoutException) {
+				return failure(UpstreamFailure.Kind.CONNECT_TIMEOUT,
+						"could not connect to " + endpoint + " within scalpel.upstream.connect-timeout", failure);
+			}
+			// A failed non-blocking connect can surface as the read that follows it (ENOTCONN).
+			if (cause instanceof ConnectException || cause instanceof NotYetConnectedException) {
+				return UpstreamFailure.unanswered(endpoint, "could not connect to " + endpoint, failure);
+			}
+		}
+		for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
+			if (cause instanceof PrematureCloseException || cause instanceof IOException) {
+				return UpstreamFailure.unanswered(endpoint, "the provider closed the connection before answering",
+						failure);
+			}
+		}
+		return UpstreamFailure.unanswered(endpoint,
+				"the call to the provider failed before it answered: " + failure.getClass().getSimpleName(), failure);
 	}
 
 	private UpstreamFailure failure(UpstreamFailure.Kind kind, String message, Throwable cause) {

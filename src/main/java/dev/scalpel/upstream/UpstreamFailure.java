@@ -29,7 +29,10 @@ public final class UpstreamFailure extends RuntimeException {
 		/** The stream was not valid SSE or its chunks not valid JSON. */
 		MALFORMED,
 
-		/** The connection could not be opened, or was reset or closed mid-stream. */
+		/**
+		 * The connection could not be opened, or was reset or closed before the provider answered
+		 * ({@link #unanswered()}) or mid-stream.
+		 */
 		CONNECTION,
 
 		/** The connection did not open within the connect timeout. */
@@ -50,14 +53,30 @@ public final class UpstreamFailure extends RuntimeException {
 
 	private final @Nullable Duration retryAfter;
 
+	private final boolean unanswered;
+
 	UpstreamFailure(String endpoint, Kind kind, @Nullable Integer status, @Nullable String providerType,
 			String message, @Nullable Duration retryAfter, @Nullable Throwable cause) {
+		this(endpoint, kind, status, providerType, message, retryAfter, cause, false);
+	}
+
+	private UpstreamFailure(String endpoint, Kind kind, @Nullable Integer status, @Nullable String providerType,
+			String message, @Nullable Duration retryAfter, @Nullable Throwable cause, boolean unanswered) {
 		super(message, cause, false, false);
 		this.endpoint = endpoint;
 		this.kind = kind;
 		this.status = status;
 		this.providerType = providerType;
 		this.retryAfter = retryAfter;
+		this.unanswered = unanswered;
+	}
+
+	/**
+	 * A {@link Kind#CONNECTION} failure before the provider answered anything: the connection was
+	 * refused, or closed or reset before the response's status line.
+	 */
+	static UpstreamFailure unanswered(String endpoint, String message, Throwable cause) {
+		return new UpstreamFailure(endpoint, Kind.CONNECTION, null, null, message, null, cause, true);
 	}
 
 	public String endpoint() {
@@ -83,16 +102,29 @@ public final class UpstreamFailure extends RuntimeException {
 		return this.retryAfter;
 	}
 
+	/** Whether the connection failed before the provider answered anything (see {@link #unanswered(String, String, Throwable)}). */
+	public boolean unanswered() {
+		return this.unanswered;
+	}
+
 	/** This failure with its message {@linkplain #sanitise sanitised}. */
 	UpstreamFailure sanitised(@Nullable String apiKey) {
 		return new UpstreamFailure(this.endpoint, this.kind, this.status,
 				(this.providerType != null) ? sanitise(this.providerType, apiKey) : null,
-				sanitise(getMessage(), apiKey), this.retryAfter, getCause());
+				sanitise(getMessage(), apiKey), this.retryAfter, getCause(), this.unanswered);
 	}
 
-	/** A refusal worth trying again before any token: {@code 429} or {@code 503}. */
+	/**
+	 * A failure worth trying again before any token: a {@code 429} or {@code 503} refusal, or a
+	 * connection that failed before the provider answered (refused, or closed or reset before the
+	 * status line), which is what a provider restarting or a load balancer dropping a connection
+	 * looks like; the provider has generated nothing the client could have seen. A connect timeout
+	 * is not retried: a provider that does not answer within it is down, and waiting for it again
+	 * would hold the slot for several timeouts.
+	 */
 	public boolean retryable() {
-		return this.kind == Kind.STATUS && this.status != null && (this.status == 429 || this.status == 503);
+		return (this.kind == Kind.STATUS && this.status != null && (this.status == 429 || this.status == 503))
+				|| (this.kind == Kind.CONNECTION && this.unanswered);
 	}
 
 	/**

@@ -33,7 +33,8 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
  * chunks each reads, usage as reported or counted, and every way a provider can fail (an error status
  * with its body, a reset, broken JSON, an over-long line, a stream that stops without finishing, an
  * error event), each a sanitised {@link UpstreamFailure}; and the retry rule: a {@code 429} or
- * {@code 503} before the first chunk is tried again with backoff, nothing else is.
+ * {@code 503}, or a connection refused or dropped before the provider answered, is tried again with
+ * backoff, nothing else is.
  */
 class RemoteTokenSourceTest {
 
@@ -187,7 +188,9 @@ class RemoteTokenSourceTest {
 				failure -> {
 					assertThat(failure.kind()).isEqualTo(UpstreamFailure.Kind.CONNECTION);
 					assertThat(failure.getMessage()).isEqualTo("the provider reset the connection");
+					assertThat(failure.unanswered()).isFalse();
 				});
+		assertThat(upstream.requests()).hasSize(1);
 	}
 
 	@ParameterizedTest
@@ -252,10 +255,42 @@ class RemoteTokenSourceTest {
 				URI.create("http://127.0.0.1:" + closedPort + "/v1"), KEY, List.of("m"), Map.of(), true, 4096,
 				"2023-06-01"));
 
+		long started = System.nanoTime();
 		UpstreamFailure failure = failure(source);
+		Duration took = Duration.ofNanos(System.nanoTime() - started);
 
 		assertThat(failure.kind()).isEqualTo(UpstreamFailure.Kind.CONNECTION);
 		assertThat(failure.getMessage()).isEqualTo("could not connect to ep");
+		assertThat(failure.unanswered()).isTrue();
+		// Three attempts: backoffs of 20 ms and 40 ms in between, each at least half that with the jitter.
+		assertThat(took).isGreaterThanOrEqualTo(Duration.ofMillis(30));
+	}
+
+	@ParameterizedTest
+	@EnumSource(Type.class)
+	void aConnectionResetBeforeTheProviderAnsweredIsRetried(Type type) {
+		upstream.enqueue(Script.tokens("Lost").resetBeforeResponse());
+		upstream.enqueue(Script.tokens("Finally"));
+
+		List<Chunk> chunks = collect(source(type), request("m", null));
+
+		assertThat(chunks.get(0)).isEqualTo(new Chunk.Token("Finally"));
+		List<ReceivedRequest> requests = upstream.requests();
+		assertThat(requests).hasSize(2);
+		assertThat(requests.get(1).body()).isEqualTo(requests.get(0).body());
+		assertThat(requests.get(1).connection()).isNotSameAs(requests.get(0).connection());
+	}
+
+	@Test
+	void aProviderThatDropsEveryRequestFailsAfterTheConfiguredAttempts() {
+		upstream.defaultScript(Script.tokens("Lost").resetBeforeResponse());
+
+		UpstreamFailure failure = failure(source(Type.OPENAI));
+
+		assertThat(failure.kind()).isEqualTo(UpstreamFailure.Kind.CONNECTION);
+		assertThat(failure.unanswered()).isTrue();
+		assertThat(failure.getMessage()).isEqualTo("the provider closed the connection before answering");
+		assertThat(upstream.requests()).hasSize(3);
 	}
 
 	// --- retries

@@ -39,6 +39,16 @@ class UpstreamFailureTest {
 	}
 
 	@Test
+	void aConnectionThatFailedBeforeTheProviderAnsweredIsRetriedAndCounts() {
+		UpstreamFailure failure = UpstreamFailure.unanswered("e", "could not connect to e", new java.net.ConnectException());
+		assertThat(failure.kind()).isEqualTo(UpstreamFailure.Kind.CONNECTION);
+		assertThat(failure.unanswered()).isTrue();
+		assertThat(failure.retryable()).isTrue();
+		assertThat(failure.countsAsFailure()).isTrue();
+		assertThat(failure.sanitised("key").unanswered()).isTrue();
+	}
+
+	@Test
 	void failuresWithoutAStatusCountAndAreNotRetried() {
 		for (UpstreamFailure.Kind kind : UpstreamFailure.Kind.values()) {
 			if (kind != UpstreamFailure.Kind.STATUS) {

@@ -71,6 +71,9 @@ public final class Script implements Cloneable {
 
 	Ending ending = Ending.FINISH;
 
+	/** Reset the connection once the request is read, before any byte of a response. */
+	boolean resetBeforeResponse;
+
 	int endAfter = Integer.MAX_VALUE;
 
 	private Script(List<String> tokens) {
@@ -170,6 +173,14 @@ public final class Script implements Cloneable {
 		return ending(Ending.RESET, n);
 	}
 
+	/**
+	 * Reads the request, then aborts the connection with a TCP reset before any byte of a response:
+	 * what a provider restarting, or a proxy dropping the connection, looks like to the caller.
+	 */
+	public Script resetBeforeResponse() {
+		return with(s -> s.resetBeforeResponse = true);
+	}
+
 	/** After {@code n} tokens, sends an event whose JSON is cut short, then hangs. */
 	public Script malformedJsonAfter(int n) {
 		return ending(Ending.MALFORMED_JSON, n);
@@ -227,7 +238,8 @@ public final class Script implements Cloneable {
 
 	@Override
 	public String toString() {
-		return "Script[" + this.tokens.size() + " tokens, " + ((this.status != 0) ? "status " + this.status
+		return "Script[" + this.tokens.size() + " tokens, " + (this.resetBeforeResponse ? "reset before response"
+				: (this.status != 0) ? "status " + this.status
 				: this.ending + ((this.ending != Ending.FINISH) ? " after " + this.endAfter : "")) + "]";
 	}
 

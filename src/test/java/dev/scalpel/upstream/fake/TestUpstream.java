@@ -271,6 +271,10 @@ public final class TestUpstream implements AutoCloseable {
 							format.errorBody("invalid_request_error", "The request body is not valid JSON"));
 				}
 				Script script = nextScript();
+				if (script.resetBeforeResponse) {
+					reset(connection[0]);
+					return Mono.never();
+				}
 				Reply reply = Reply.of(script, this.requestIds.incrementAndGet(), received.json());
 				Mono<Long> headersDelay = script.headersDelay.isZero() ? Mono.empty() : Mono.delay(script.headersDelay);
 				return headersDelay.then(Mono.defer(() -> (script.status != 0)

@@ -13,8 +13,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Collectors;
 
 import org.HdrHistogram.Histogram;
 import org.jspecify.annotations.Nullable;
@@ -110,6 +112,8 @@ public final class Bench {
 		try (Upstream upstream = Upstream.start(out.resolve("upstream.log"))) {
 			for (String scenario : scenarios) {
 				System.out.println("== " + scenario);
+				long scenarioStarted = System.nanoTime();
+				TcpCounters tcpBefore = TcpCounters.read();
 				switch (scenario) {
 					case "steady" -> bench.steady(upstream);
 					case "churn" -> bench.churn(upstream);
@@ -121,6 +125,16 @@ public final class Bench {
 					}
 					default -> throw new IllegalArgumentException("Unknown scenario " + scenario);
 				}
+				// What each scenario costs of the 10-minute budget.
+				long took = Duration.ofNanos(System.nanoTime() - scenarioStarted).toSeconds();
+				bench.details.put(scenario + "_took_seconds", took);
+				System.out.println("   (" + scenario + " took " + took + " s)");
+				TcpCounters.read().since(tcpBefore).forEach((counter, delta) -> {
+					bench.details.put(scenario + "_tcp_" + counter, delta);
+					if (delta > 0) {
+						System.out.println("   (" + TcpCounters.KEPT.get(counter) + ", machine-wide: " + delta + ")");
+					}
+				});
 			}
 		}
 		bench.details.put("took_seconds", Duration.ofNanos(System.nanoTime() - started).toSeconds());
@@ -184,6 +198,18 @@ public final class Bench {
 			through(upstream, Path.of(before), "steady (before)", direct, streams, duration, warmup, lifetime, List.of(),
 					null);
 		}
+		// alt.java=<a java launcher> and/or alt.jvm=<options>: the same steady run through this build on
+		// another JDK or with other JVM options (a collector, compact headers), against the same baseline.
+		ScalpelProcess.Jvm alternative = ScalpelProcess.Jvm.alternative();
+		if (alternative != null) {
+			this.details.put("steady_alt_jvm", alternative.java() + " " + alternative.options());
+			Through alt = through(alternative, upstream, this.jar, "steady (alt)", direct, streams, duration, warmup,
+					lifetime, List.of(), null);
+			add("steady (alt)", "alt minus this: time to first token p50 / p99", alt.firstP50() - memory.firstP50(),
+					"ms", null, null, alt.firstP99() - memory.firstP99());
+			add("steady (alt)", "alt minus this: inter-token delay p99", alt.gapP99() - memory.gapP99(), "ms", null,
+					null);
+		}
 		if (Boolean.getBoolean("bench.steady.keys")) {
 			// steady.keys=true: the same run with API keys configured (ten, the client's last) and sent on
 			// every request, for what keys cost: Spring Security's authentication, a SHA-256 and ten
@@ -239,10 +265,15 @@ public final class Bench {
 	/** Scalpel for {@code steady}: slots for every stream, its log named after the scenario. */
 	private ScalpelProcess startSteady(Upstream upstream, Path jar, String scenario, int streams,
 			List<String> properties) {
+		return startSteady(ScalpelProcess.Jvm.configured(), upstream, jar, scenario, streams, properties);
+	}
+
+	private ScalpelProcess startSteady(ScalpelProcess.Jvm jvm, Upstream upstream, Path jar, String scenario,
+			int streams, List<String> properties) {
 		List<String> settings = new ArrayList<>(List.of("scalpel.slots.max=" + (streams + 200), "scalpel.queue.max=1000"));
 		settings.addAll(properties);
 		String log = "scalpel-" + scenario.replaceAll("[^a-z]+", "-").replaceAll("-$", "") + ".log";
-		return ScalpelProcess.start(jar, this.out.resolve(log), "1g", true, upstream.baseUrl(), settings);
+		return ScalpelProcess.start(jvm, jar, this.out.resolve(log), "1g", true, upstream.baseUrl(), settings);
 	}
 
 	/**
@@ -268,8 +299,15 @@ public final class Bench {
 	 */
 	private Through through(Upstream upstream, Path jar, String scenario, Direct direct, int streams,
 			Duration duration, Duration warmup, Duration lifetime, List<String> properties, @Nullable String key) {
+		return through(ScalpelProcess.Jvm.configured(), upstream, jar, scenario, direct, streams, duration, warmup,
+				lifetime, properties, key);
+	}
+
+	private Through through(ScalpelProcess.Jvm jvm, Upstream upstream, Path jar, String scenario, Direct direct,
+			int streams, Duration duration, Duration warmup, Duration lifetime, List<String> properties,
+			@Nullable String key) {
 		Duration jitWarmup = Duration.ofSeconds(Integer.getInteger("bench.jit.warmup", 30));
-		try (ScalpelProcess scalpel = startSteady(upstream, jar, scenario, streams, properties);
+		try (ScalpelProcess scalpel = startSteady(jvm, upstream, jar, scenario, streams, properties);
 				LoadGenerator through = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench", key)) {
 			upstream.script(100, Duration.ofMillis(50), -1);
 			warm(jitWarmup, streams, lifetime, through);
@@ -398,11 +436,21 @@ public final class Bench {
 	 * auditor's count afterwards.
 	 */
 	private void churn(Upstream upstream) {
+		churn(upstream, this.jar, "churn");
+		// before.jar=<an older build's jar>: churn through it too, for before/after figures in one run.
+		String before = System.getProperty("bench.before.jar");
+		if (before != null) {
+			churn(upstream, Path.of(before), "churn (before)");
+		}
+	}
+
+	private void churn(Upstream upstream, Path jar, String scenario) {
 		long total = Long.getLong("bench.churn.streams", 100_000);
 		int concurrency = 1000;
 		Duration warmup = Duration.ofSeconds(Integer.getInteger("bench.warmup", 10));
 		Duration lifetime = Duration.ofMillis(1200);
-		try (ScalpelProcess scalpel = ScalpelProcess.start(this.jar, this.out.resolve("scalpel-churn.log"), "1g",
+		try (ScalpelProcess scalpel = ScalpelProcess.start(jar,
+				this.out.resolve(scenario.equals("churn") ? "scalpel-churn.log" : "scalpel-churn-before.log"), "1g",
 				true, upstream.baseUrl(), List.of("scalpel.slots.max=" + (concurrency + 200), "scalpel.queue.max=1000",
 						"scalpel.auditor.interval=3s"));
 				LoadGenerator load = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
@@ -412,7 +460,7 @@ public final class Bench {
 			upstream.stats();
 			long start = System.nanoTime();
 			List<Outcome> outcomes = load.closedLoop(concurrency, total, Duration.ofMinutes(8), lifetime,
-					n -> mixed("churn", n, lifetime));
+					n -> mixed(scenario.replaceAll("[^a-z]", ""), n, lifetime));
 			double took = seconds(System.nanoTime() - start);
 			ScalpelProcess.sleep(1000);
 			upstream.stats();
@@ -441,31 +489,40 @@ public final class Bench {
 			// Two auditor intervals, so that the auditor has looked at the state after the churn.
 			ScalpelProcess.sleep(7_000);
 			Prometheus prometheus = scalpel.prometheus();
-			this.details.put("churn_streams", outcomes.size());
-			this.details.put("churn_errors", errors(outcomes));
-			this.details.put("churn_disconnects_without_upstream_close_seen", unmatched);
-			this.details.put("churn_disconnects_matched", closes.getTotalCount());
-			add("churn", "streams run (half completed, a quarter cancelled, a quarter disconnected)", outcomes.size(),
-					"streams", null, null, outcomes.size() / took);
+			this.details.put(key(scenario) + "_streams", outcomes.size());
+			this.details.put(key(scenario) + "_errors", errors(outcomes));
+			this.details.put(key(scenario) + "_error_kinds", errorKinds(outcomes));
+			this.details.put(key(scenario) + "_slow_cancels", List.copyOf(load.slowCancels));
+			this.details.put(key(scenario) + "_disconnects_without_upstream_close_seen", unmatched);
+			this.details.put(key(scenario) + "_disconnects_matched", closes.getTotalCount());
+			add(scenario, "streams run (half completed, a quarter cancelled, a quarter disconnected) / per second", outcomes.size(),
+					"streams, streams/s", null, null, outcomes.size() / took);
+			add(scenario, "streams that failed or did not end as planned", errors(outcomes), "", null, null);
+			add(scenario, "  disconnects before the response headers came (as planned, not failures)",
+					outcomes.stream()
+						.filter(outcome -> outcome.ending() == Ending.DISCONNECT && outcome.status() == 0)
+						.count(),
+					"", null, null);
 			double closeP99 = ms(closes, 99);
-			add("churn", "client disconnect -> upstream connection closed, p50 / p99", ms(closes, 50), "ms", null,
+			add(scenario, "client disconnect -> upstream connection closed, p50 / p99", ms(closes, 50), "ms", null,
 					null, closeP99);
-			add("churn", "client disconnect -> upstream connection closed, p99", closeP99, "ms", "<= 50 ms",
+			add(scenario, "client disconnect -> upstream connection closed, p99", closeP99, "ms", "<= 50 ms",
 					closeP99 <= 50);
-			this.details.put("churn_upstream_requests_after_client_left", openedAfterLeaving.getTotalCount());
-			add("churn", "upstream requests made after their client had left (count)",
+			this.details.put(key(scenario) + "_upstream_requests_after_client_left", openedAfterLeaving.getTotalCount());
+			add(scenario, "upstream requests made after their client had left (count)",
 					openedAfterLeaving.getTotalCount(), "", null, null);
-			add("churn", "  how long those stayed open, p50 / p99", ms(openedAfterLeaving, 50), "ms", null, null,
+			add(scenario, "  how long those stayed open, p50 / p99", ms(openedAfterLeaving, 50), "ms", null, null,
 					ms(openedAfterLeaving, 99));
-			add("churn", "cancel HTTP round trip p99 under churn", ms(load.cancels, 99), "ms", null, null);
-			add("churn", "slot free after disconnect p99",
+			add(scenario, "cancel HTTP round trip p50 / p99 under churn", ms(load.cancels, 50), "ms", null, null,
+					ms(load.cancels, 99));
+			add(scenario, "slot free after disconnect p99",
 					1000 * prometheus.value("scalpel_slot_release_percentile_seconds", "trigger=\"disconnect\"",
 							"quantile=\"0.99\""),
 					"ms", null, null);
 			double leaks = prometheus.value("scalpel_leaks_reclaimed_total");
-			add("churn", "scalpel.leaks.reclaimed after churn", leaks, "", "0", leaks == 0);
+			add(scenario, "scalpel.leaks.reclaimed after churn", leaks, "", "0", leaks == 0);
 			double inUse = prometheus.value("scalpel_slots_in_use");
-			add("churn", "slots in use after churn", inUse, "", "0", inUse == 0);
+			add(scenario, "slots in use after churn", inUse, "", "0", inUse == 0);
 		}
 	}
 
@@ -615,12 +672,31 @@ public final class Bench {
 		return prefix + "-" + this.tags.incrementAndGet();
 	}
 
+	/** A scenario's name as a key of results.json: "churn (before)" gives "churn_before". */
+	private static String key(String scenario) {
+		return scenario.replaceAll("[^a-z]+", "_").replaceAll("_$", "");
+	}
+
 	private static long errors(List<Outcome> outcomes) {
+		return outcomes.stream().filter(Bench::error).count();
+	}
+
+	private static boolean error(Outcome outcome) {
+		if (outcome.ending() == Ending.DISCONNECT && outcome.status() == 0 && outcome.terminal().equals("disconnected")) {
+			// The client left at its random instant before the response headers came: as planned.
+			return false;
+		}
+		return outcome.status() != 200 || outcome.terminal().startsWith("error") || outcome.terminal().equals("failed")
+				|| (outcome.ending() == Ending.COMPLETE && !outcome.terminal().equals("completed"));
+	}
+
+	/** The errors counted by how the stream was meant to end, the status it got and how it ended. */
+	private static Map<String, Long> errorKinds(List<Outcome> outcomes) {
 		return outcomes.stream()
-			.filter(outcome -> outcome.status() != 200 || outcome.terminal().startsWith("error")
-					|| outcome.terminal().equals("failed")
-					|| (outcome.ending() == Ending.COMPLETE && !outcome.terminal().equals("completed")))
-			.count();
+			.filter(Bench::error)
+			.collect(Collectors.groupingBy(outcome -> outcome.ending() + " " + outcome.status() + " " + outcome.terminal()
+					+ ((outcome.tokens() > 0) ? " after tokens" : " before any token"), TreeMap::new,
+					Collectors.counting()));
 	}
 
 	private static boolean awaitMetric(ScalpelProcess scalpel, String name, double value, Duration timeout) {

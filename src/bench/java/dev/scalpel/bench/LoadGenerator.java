@@ -202,16 +202,24 @@ final class LoadGenerator implements AutoCloseable {
 	Mono<Void> cancel(String id) {
 		return Mono.defer(() -> {
 			long sent = System.nanoTime();
+			java.time.Instant sentAt = java.time.Instant.now();
 			return this.http.post()
 				.uri("/v1/streams/" + id + "/cancel")
 				.responseSingle((response, content) -> content.asString().defaultIfEmpty("").doOnNext(ignored -> {
 					if (response.status().code() == 200) {
-						this.cancels.recordValue(micros(System.nanoTime() - sent));
+						long took = System.nanoTime() - sent;
+						this.cancels.recordValue(micros(took));
+						if (took > 1_000_000_000L && this.slowCancels.size() < 20) {
+							this.slowCancels.add(id + " sent " + sentAt + " took " + took / 1_000_000 + " ms");
+						}
 					}
 				}))
 				.then();
 		});
 	}
+
+	/** The first cancels that took over a second: stream id, when sent, round trip. */
+	final java.util.Queue<String> slowCancels = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
 	private Mono<Void> cancel(Run run) {
 		return (run.streamId == null || run.terminal != null) ? Mono.empty() : cancel(run.streamId);

@@ -10,6 +10,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * Scalpel as its users run it: the built jar in its own JVM (its own heap limit), on free ports, its
  * output in a log file. Reads its Prometheus page, and can make it collect garbage (with {@code jcmd})
@@ -37,21 +39,47 @@ final class ScalpelProcess implements AutoCloseable {
 	 */
 	static ScalpelProcess start(Path jar, Path log, String heap, boolean preTouch, String upstreamBaseUrl,
 			List<String> properties) {
+		return start(Jvm.configured(), jar, log, heap, preTouch, upstreamBaseUrl, properties);
+	}
+
+	/**
+	 * The JVM Scalpel runs on: a {@code java} launcher and extra options, space-separated; options that
+	 * pick a collector ({@code -XX:+UseZGC}) replace the default G1.
+	 */
+	record Jvm(String java, String options) {
+
+		/** The bench's own JDK with {@code scalpel.jvm} options. */
+		static Jvm configured() {
+			return new Jvm(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+					System.getProperty("bench.scalpel.jvm", "").strip());
+		}
+
+		/** {@code alt.java} and {@code alt.jvm}, for the {@code steady (alt)} variant; null when neither is set. */
+		static @Nullable Jvm alternative() {
+			String java = System.getProperty("bench.alt.java");
+			String options = System.getProperty("bench.alt.jvm");
+			if (java == null && options == null) {
+				return null;
+			}
+			Jvm configured = configured();
+			return new Jvm((java != null) ? java : configured.java(), (options != null) ? options.strip() : configured.options());
+		}
+
+	}
+
+	static ScalpelProcess start(Jvm jvm, Path jar, Path log, String heap, boolean preTouch, String upstreamBaseUrl,
+			List<String> properties) {
 		int port = freePort();
 		int managementPort = freePort();
-		List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-				"-Xms" + heap, "-Xmx" + heap));
+		List<String> command = new ArrayList<>(List.of(jvm.java(), "-Xms" + heap, "-Xmx" + heap));
 		if (preTouch) {
 			command.add("-XX:+AlwaysPreTouch");
 		}
-		// Extra JVM options for Scalpel, space-separated: scalpel.jvm=-Dreactor.netty.ioWorkerCount=1; one
-		// that picks a collector (scalpel.jvm=-XX:+UseZGC) replaces the default G1.
-		String jvm = System.getProperty("bench.scalpel.jvm", "").strip();
-		if (!jvm.matches(".*-XX:\\+Use\\w+GC.*")) {
+		if (!jvm.options().matches(".*-XX:\\+Use\\w+GC.*")) {
 			command.add("-XX:+UseG1GC");
 		}
-		if (!jvm.isEmpty()) {
-			command.addAll(List.of(jvm.split("\\s+")));
+		if (!jvm.options().isEmpty()) {
+			command.addAll(List.of(jvm.options().split("\\s+")));
 		}
 		if (Boolean.getBoolean("bench.jfr")) {
 			// A flight recording of the whole run, for profiling: target/bench/<log name>.jfr

@@ -43,7 +43,7 @@ import dev.scalpel.support.TestRedis;
  * {@code steady.streams=1000}, {@code steady.duration=15} (seconds), {@code churn.streams=100000},
  * {@code steady.redis=true} (steady in redis mode as well, for the overhead of redis mode),
  * {@code steady.keys=true} (steady with API keys configured and sent as well, for their cost),
- * {@code capacity.streams=9000} (each such stream holds two sockets in Scalpel's process, and file
+ * {@code capacity.streams=6000} (each such stream holds two sockets in Scalpel's process, and file
  * descriptors are limited per process), {@code warmup=10} (seconds: the ramp before figures are kept),
  * {@code jit.warmup=30} (seconds of paced load that warm the JVMs up before {@code steady} measures);
  * {@code jfr=true} records a JFR
@@ -58,7 +58,7 @@ public final class Bench {
 	}
 
 	/** How long the full-speed part of {@code steady} measures, and warms up before it (the JIT is warm by then). */
-	private static final Duration FAST = Duration.ofSeconds(6);
+	private static final Duration FAST = Duration.ofSeconds(5);
 
 	private static final Duration FAST_WARMUP = Duration.ofSeconds(1);
 
@@ -486,8 +486,8 @@ public final class Bench {
 					}
 				}
 			}
-			// Two auditor intervals, so that the auditor has looked at the state after the churn.
-			ScalpelProcess.sleep(7_000);
+			// More than an auditor interval (3 s), so that the auditor has looked at the state after the churn.
+			ScalpelProcess.sleep(5_000);
 			Prometheus prometheus = scalpel.prometheus();
 			this.details.put(key(scenario) + "_streams", outcomes.size());
 			this.details.put(key(scenario) + "_errors", errors(outcomes));
@@ -533,7 +533,7 @@ public final class Bench {
 	 * many fit in 512 MiB.
 	 */
 	private void capacity(Upstream upstream) {
-		int streams = Integer.getInteger("bench.capacity.streams", 9000);
+		int streams = Integer.getInteger("bench.capacity.streams", 6000);
 		try (ScalpelProcess scalpel = ScalpelProcess.start(this.jar, this.out.resolve("scalpel-capacity.log"), "512m",
 				false, upstream.baseUrl(),
 				List.of("scalpel.slots.max=" + (streams + 100), "scalpel.queue.max=1000",
@@ -619,7 +619,7 @@ public final class Bench {
 			upstream.script(100, Duration.ofMillis(100), -1);
 			// Rounds before the measured last one warm the JIT up: the figure is a running service's, not
 			// that of a start path still interpreted.
-			int rounds = Integer.getInteger("bench.burst.rounds", 14);
+			int rounds = Integer.getInteger("bench.burst.rounds", 12);
 			for (int round = 0; round < rounds; round++) {
 				if (round == rounds - 1) {
 					load.resetFigures();

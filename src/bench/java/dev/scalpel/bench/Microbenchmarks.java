@@ -26,11 +26,10 @@ import dev.scalpel.stream.EventLogBenchmark;
  * under contention ({@link SlotPoolBenchmark}) and the token path of a stream with its listeners
  * ({@link EventLogBenchmark}).
  *
- * <p>The settings keep the whole run near 100 seconds on two cores: one fork per benchmark and
- * parameter set (14 of them), three warm-up and three measured iterations of one second each. Three
- * warm-up seconds, not two: the token path is not fully compiled after two on a busy two-core
- * machine. That is enough for stable means on these short operations but gives wide error bars (the
- * 99.9% interval of three samples); the figures compare configurations of this code on one machine,
+ * <p>The settings keep the whole run near 80 seconds on two cores: one fork per benchmark and
+ * parameter set (14 of them), two warm-up and two measured iterations of one second each. That is
+ * enough for stable means on these short operations but gives wide error bars (the 99.9% interval
+ * of two samples); the figures compare configurations of this code on one machine,
  * they are not absolute, and anything else running on the machine shows in them.
  *
  * <p>Each fork is a fresh JVM started with this JVM's class path ({@code java.class.path}), so this

@@ -43,7 +43,7 @@ import dev.scalpel.support.TestRedis;
  * {@code steady.streams=1000}, {@code steady.duration=15} (seconds), {@code churn.streams=100000},
  * {@code steady.redis=true} (steady in redis mode as well, for the overhead of redis mode),
  * {@code steady.keys=true} (steady with API keys configured and sent as well, for their cost),
- * {@code capacity.streams=6000} (each such stream holds two sockets in Scalpel's process, and file
+ * {@code capacity.streams=9000} (each such stream holds two sockets in Scalpel's process, and file
  * descriptors are limited per process), {@code warmup=10} (seconds: the ramp before figures are kept),
  * {@code jit.warmup=30} (seconds of paced load that warm the JVMs up before {@code steady} measures);
  * {@code jfr=true} records a JFR
@@ -533,7 +533,7 @@ public final class Bench {
 	 * many fit in 512 MiB.
 	 */
 	private void capacity(Upstream upstream) {
-		int streams = Integer.getInteger("bench.capacity.streams", 6000);
+		int streams = Integer.getInteger("bench.capacity.streams", 9000);
 		try (ScalpelProcess scalpel = ScalpelProcess.start(this.jar, this.out.resolve("scalpel-capacity.log"), "512m",
 				false, upstream.baseUrl(),
 				List.of("scalpel.slots.max=" + (streams + 100), "scalpel.queue.max=1000",

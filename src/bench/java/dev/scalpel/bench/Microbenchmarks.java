@@ -26,8 +26,9 @@ import dev.scalpel.stream.EventLogBenchmark;
  * under contention ({@link SlotPoolBenchmark}) and the token path of a stream with its listeners
  * ({@link EventLogBenchmark}).
  *
- * <p>The settings keep the whole run near 80 seconds on two cores: one fork per benchmark and
- * parameter set (14 of them), two warm-up and two measured iterations of one second each. That is
+ * <p>The settings keep the whole run near 60 seconds on two cores: one fork per benchmark and
+ * parameter set (14 of them), two warm-up iterations of half a second and two measured ones of a
+ * second each. That is
  * enough for stable means on these short operations but gives wide error bars (the 99.9% interval
  * of two samples); the figures compare configurations of this code on one machine,
  * they are not absolute, and anything else running on the machine shows in them.
@@ -73,7 +74,7 @@ public final class Microbenchmarks {
 			.include("^" + Pattern.quote(EventLogBenchmark.class.getName()) + "\\.")
 			.forks(1)
 			.warmupIterations(2)
-			.warmupTime(TimeValue.seconds(1))
+			.warmupTime(TimeValue.milliseconds(500))
 			.measurementIterations(2)
 			.measurementTime(TimeValue.seconds(1))
 			.jvmArgs(FORK_JVM_ARGS)

@@ -11,7 +11,7 @@ import org.springframework.validation.annotation.Validated;
  * How the HTTP server takes new connections ({@code scalpel.server.*}).
  *
  * @param acceptsPerTurn the most pending connections an event loop accepts in one turn before it goes
- * back to the connections it already has (Netty's default is 16); see {@link ServerSockets}
+ * back to the connections it already has (Netty's epoll server accepts one); see {@link ServerSockets}
  */
 @Validated
 @ConfigurationProperties("scalpel.server")

@@ -234,20 +234,13 @@ public final class RemoteTokenSource implements TokenSource {
 
 	private UpstreamFailure connection(Throwable failure) {
 		// WebClient wraps what went wrong on the connection (in a request or a response exception):
-		// classify by the first cause that says what it was. A request exception means no response
-		// came: the provider answered nothing.
-		if (causedBy(failure, WebClientRequestException.class)) {
+		// classify by the first cause that says what it was. A request exception (what failed before a
+		// response) or a failed connect means the provider answered nothing.
+		if (causedBy(failure, WebClientRequestException.class) || causedBy(failure, ConnectException.class)
+				|| causedBy(failure, ConnectTimeoutException.class)) {
 			return unanswered(failure);
 		}
 		for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
-			if (cause instanceof ConnectTimeoutException) {
-				return failure(UpstreamFailure.Kind.CONNECT_TIMEOUT, "could not connect to " + this.endpoint.name()
-						+ " within scalpel.upstream.connect-timeout", failure);
-			}
-			if (cause instanceof ConnectException) {
-				return UpstreamFailure.unanswered(this.endpoint.name(), "could not connect to " + this.endpoint.name(),
-						failure);
-			}
 			if (cause instanceof PrematureCloseException) {
 				return failure(UpstreamFailure.Kind.CONNECTION, "the provider closed the connection mid-stream",
 						failure);

@@ -272,8 +272,7 @@ public final class Bench {
 			int streams, List<String> properties) {
 		List<String> settings = new ArrayList<>(List.of("scalpel.slots.max=" + (streams + 200), "scalpel.queue.max=1000"));
 		settings.addAll(properties);
-		String log = "scalpel-" + scenario.replaceAll("[^a-z]+", "-").replaceAll("-$", "") + ".log";
-		return ScalpelProcess.start(jvm, jar, this.out.resolve(log), "1g", true, upstream.baseUrl(), settings);
+		return ScalpelProcess.start(jvm, jar, log(scenario), "1g", true, upstream.baseUrl(), settings);
 	}
 
 	/**
@@ -449,8 +448,7 @@ public final class Bench {
 		int concurrency = 1000;
 		Duration warmup = Duration.ofSeconds(Integer.getInteger("bench.warmup", 10));
 		Duration lifetime = Duration.ofMillis(1200);
-		try (ScalpelProcess scalpel = ScalpelProcess.start(jar,
-				this.out.resolve(scenario.equals("churn") ? "scalpel-churn.log" : "scalpel-churn-before.log"), "1g",
+		try (ScalpelProcess scalpel = ScalpelProcess.start(jar, log(scenario), "1g",
 				true, upstream.baseUrl(), List.of("scalpel.slots.max=" + (concurrency + 200), "scalpel.queue.max=1000",
 						"scalpel.auditor.interval=3s"));
 				LoadGenerator load = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
@@ -499,9 +497,7 @@ public final class Bench {
 					"streams, streams/s", null, null, outcomes.size() / took);
 			add(scenario, "streams that failed or did not end as planned", errors(outcomes), "", null, null);
 			add(scenario, "  disconnects before the response headers came (as planned, not failures)",
-					outcomes.stream()
-						.filter(outcome -> outcome.ending() == Ending.DISCONNECT && outcome.status() == 0)
-						.count(),
+					outcomes.stream().filter(Bench::leftBeforeHeaders).count(),
 					"", null, null);
 			double closeP99 = ms(closes, 99);
 			add(scenario, "client disconnect -> upstream connection closed, p50 / p99", ms(closes, 50), "ms", null,
@@ -672,6 +668,11 @@ public final class Bench {
 		return prefix + "-" + this.tags.incrementAndGet();
 	}
 
+	/** Where a scenario's Scalpel logs: "churn (before)" gives scalpel-churn-before.log. */
+	private Path log(String scenario) {
+		return this.out.resolve("scalpel-" + scenario.replaceAll("[^a-z]+", "-").replaceAll("-$", "") + ".log");
+	}
+
 	/** A scenario's name as a key of results.json: "churn (before)" gives "churn_before". */
 	private static String key(String scenario) {
 		return scenario.replaceAll("[^a-z]+", "_").replaceAll("_$", "");
@@ -681,9 +682,14 @@ public final class Bench {
 		return outcomes.stream().filter(Bench::error).count();
 	}
 
+	/** The client left at its random instant before the response headers came: as planned. */
+	private static boolean leftBeforeHeaders(Outcome outcome) {
+		return outcome.ending() == Ending.DISCONNECT && outcome.status() == 0
+				&& outcome.terminal().equals("disconnected");
+	}
+
 	private static boolean error(Outcome outcome) {
-		if (outcome.ending() == Ending.DISCONNECT && outcome.status() == 0 && outcome.terminal().equals("disconnected")) {
-			// The client left at its random instant before the response headers came: as planned.
+		if (leftBeforeHeaders(outcome)) {
 			return false;
 		}
 		return outcome.status() != 200 || outcome.terminal().startsWith("error") || outcome.terminal().equals("failed")

@@ -2,7 +2,10 @@ package dev.scalpel.bench;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongFunction;
@@ -70,6 +73,9 @@ final class LoadGenerator implements AutoCloseable {
 
 	final Histogram cancels = new ConcurrentHistogram(3);
 
+	/** The first cancels that took over a second: stream id, when sent, round trip. */
+	final Queue<String> slowCancels = new ConcurrentLinkedQueue<>();
+
 	final Histogram refusals = new ConcurrentHistogram(3);
 
 	final AtomicLong tokens = new AtomicLong();
@@ -101,6 +107,7 @@ final class LoadGenerator implements AutoCloseable {
 		this.gaps.reset();
 		this.headers.reset();
 		this.cancels.reset();
+		this.slowCancels.clear();
 		this.refusals.reset();
 		this.tokens.set(0);
 	}
@@ -202,7 +209,7 @@ final class LoadGenerator implements AutoCloseable {
 	Mono<Void> cancel(String id) {
 		return Mono.defer(() -> {
 			long sent = System.nanoTime();
-			java.time.Instant sentAt = java.time.Instant.now();
+			Instant sentAt = Instant.now();
 			return this.http.post()
 				.uri("/v1/streams/" + id + "/cancel")
 				.responseSingle((response, content) -> content.asString().defaultIfEmpty("").doOnNext(ignored -> {
@@ -217,9 +224,6 @@ final class LoadGenerator implements AutoCloseable {
 				.then();
 		});
 	}
-
-	/** The first cancels that took over a second: stream id, when sent, round trip. */
-	final java.util.Queue<String> slowCancels = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
 	private Mono<Void> cancel(Run run) {
 		return (run.streamId == null || run.terminal != null) ? Mono.empty() : cancel(run.streamId);

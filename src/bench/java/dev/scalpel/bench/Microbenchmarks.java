@@ -28,9 +28,8 @@ import dev.scalpel.stream.EventLogBenchmark;
  *
  * <p>The settings keep the whole run near 60 seconds on two cores: one fork per benchmark and
  * parameter set (14 of them), two warm-up iterations of half a second and two measured ones of a
- * second each. That is
- * enough for stable means on these short operations but gives wide error bars (the 99.9% interval
- * of two samples); the figures compare configurations of this code on one machine,
+ * second each. That is enough for stable means on these short operations but gives wide error bars
+ * (the 99.9% interval of two samples); the figures compare configurations of this code on one machine,
  * they are not absolute, and anything else running on the machine shows in them.
  *
  * <p>Each fork is a fresh JVM started with this JVM's class path ({@code java.class.path}), so this

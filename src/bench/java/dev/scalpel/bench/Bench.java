@@ -45,7 +45,8 @@ import dev.scalpel.support.TestRedis;
  * {@code steady.keys=true} (steady with API keys configured and sent as well, for their cost),
  * {@code capacity.streams=9000} (each such stream holds two sockets in Scalpel's process, and file
  * descriptors are limited per process), {@code warmup=10} (seconds: the ramp before figures are kept),
- * {@code jit.warmup=30} (seconds of paced load that warm the JVMs up before {@code steady} measures);
+ * {@code jit.warmup=30} (seconds of paced load that warm the JVMs up before {@code steady} measures),
+ * {@code rewarm=15} (seconds of paced load through Scalpel again, after the direct baseline);
  * {@code jfr=true} records a JFR
  * profile of each Scalpel process next to its log; {@code baseline.url=http://host:port/v1} and
  * {@code baseline.model=...} compare Scalpel with another OpenAI-compatible URL (another gateway in
@@ -176,7 +177,7 @@ public final class Bench {
 				LoadGenerator directLoad = new LoadGenerator(baseline, Api.OPENAI, baselineModel);
 				LoadGenerator through = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
 			upstream.script(100, Duration.ofMillis(50), -1);
-			warm(jitWarmup, streams, lifetime, directLoad, through);
+			warm(jitWarmup, streams, lifetime, scalpel, null, directLoad, through);
 			directLoad.resetFigures();
 			directLoad.recordFrom(System.nanoTime() + warmup.toNanos());
 			List<Outcome> outcomes = directLoad.closedLoop(streams, Long.MAX_VALUE, warmup.plus(duration), lifetime,
@@ -188,6 +189,7 @@ public final class Bench {
 			upstream.script(2000, Duration.ZERO, -1);
 			double directRate = fullSpeed(directLoad, fastStreams, "fast");
 			direct = new Direct(directFirst, directGaps, directHeaders, directRate);
+			rewarm(streams, lifetime, scalpel, null, through);
 			through.resetFigures();
 			memory = through(upstream, scalpel, through, "steady", direct, streams, duration, warmup, lifetime, null);
 		}
@@ -279,15 +281,44 @@ public final class Bench {
 	 * Warms the JIT of the given load generators' targets (and of this JVM and the upstream): their
 	 * share of {@code streams} paced streams each, all at once, for {@code length}.
 	 */
-	private void warm(Duration length, int streams, Duration lifetime, LoadGenerator... loads) {
+	/**
+	 * Paced streams over every load for {@code length}, with what the measured part adds on Scalpel's
+	 * side: the cancel probe and a scrape of its meters. The measured part must run no code the JIT has
+	 * not seen: a class loaded for the first time there (the probe's background start and cancel, the
+	 * Prometheus scrape) made the JIT throw away and compile again much of the hot path, and it took a
+	 * fifth of Scalpel's core while the figures were taken (-XX:+PrintCompilation, -Xlog:class+load).
+	 */
+	private void warm(Duration length, int streams, Duration lifetime, ScalpelProcess scalpel, @Nullable String key,
+			LoadGenerator... loads) {
+		CancelProbe prober = CancelProbe.start(scalpel.baseUrl(), key, Duration.ofMillis(50), Duration.ofMillis(100));
 		List<CompletableFuture<List<Outcome>>> runs = new ArrayList<>();
 		for (LoadGenerator load : loads) {
 			runs.add(CompletableFuture.supplyAsync(() -> load.closedLoop(streams / loads.length,
 					Long.MAX_VALUE, length, lifetime, n -> complete("warm"))));
 		}
+		ScalpelProcess.sleep(length.toMillis() / 2);
+		scalpel.prometheus();
 		runs.forEach(CompletableFuture::join);
+		prober.close();
+		scalpel.prometheus();
 		for (LoadGenerator load : loads) {
 			load.resetFigures();
+		}
+	}
+
+	/**
+	 * Paced streams through Scalpel again after it idled through the direct baseline, before its
+	 * figures are taken ({@code rewarm} seconds, 15 by default). Resuming after the idle gap sent the
+	 * JIT back to work: the first closes of upstream connections the pool had kept idle past
+	 * {@code idle-connection-time} ran code that compiled methods had never seen, the JIT threw those
+	 * methods away, and it compiled about 2,500 methods again in the next 10 s; without this it took a
+	 * fifth of Scalpel's core during the measured part (-XX:+PrintCompilation).
+	 */
+	private void rewarm(int streams, Duration lifetime, ScalpelProcess scalpel, @Nullable String key,
+			LoadGenerator through) {
+		Duration length = Duration.ofSeconds(Integer.getInteger("bench.rewarm", 15));
+		if (!length.isZero()) {
+			warm(length, streams, lifetime, scalpel, key, through);
 		}
 	}
 
@@ -309,8 +340,9 @@ public final class Bench {
 		try (ScalpelProcess scalpel = startSteady(jvm, upstream, jar, scenario, streams, properties);
 				LoadGenerator through = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench", key)) {
 			upstream.script(100, Duration.ofMillis(50), -1);
-			warm(jitWarmup, streams, lifetime, through);
+			warm(jitWarmup, streams, lifetime, scalpel, key, through);
 			ScalpelProcess.sleep(warmup.plus(duration).plus(FAST).plusSeconds(1).toMillis());
+			rewarm(streams, lifetime, scalpel, key, through);
 			return through(upstream, scalpel, through, scenario, direct, streams, duration, warmup, lifetime, key);
 		}
 	}
@@ -343,19 +375,32 @@ public final class Bench {
 		// their figures are kept from the end of the warm-up.
 		CancelProbe prober = CancelProbe.start(scalpel.baseUrl(), key, Duration.ofMillis(50), Duration.ofMillis(100));
 		// Scalpel's CPU time over the measured part of the run: how busy its core(s) were.
-		long[] cpu = new long[2];
+		long[] cpu = new long[3];
+		List<Map<String, Long>> threadsAtStart = new ArrayList<>();
 		// And its meters when the measured part starts, for what its event loops recorded during it.
 		Prometheus[] atStart = new Prometheus[1];
 		Disposable resetProbes = Mono.delay(warmup).subscribe(ignored -> {
 			prober.reset();
 			cpu[0] = scalpel.cpuNanos();
 			cpu[1] = System.nanoTime();
+			cpu[2] = scalpel.kernelCpuNanos();
+			threadsAtStart.add(scalpel.cpuNanosByThreads());
 			atStart[0] = scalpel.prometheus();
 		});
 		List<Outcome> outcomes = through.closedLoop(streams, Long.MAX_VALUE, warmup.plus(duration), lifetime,
 				n -> complete("steady"));
 		double busy = (cpu[1] != 0) ? 100.0 * (scalpel.cpuNanos() - cpu[0]) / (System.nanoTime() - cpu[1])
 				/ Cpus.scalpelCores() : Double.NaN;
+		double kernel = (cpu[1] != 0) ? 100.0 * (scalpel.kernelCpuNanos() - cpu[2]) / (System.nanoTime() - cpu[1])
+				/ Cpus.scalpelCores() : Double.NaN;
+		// The same by threads: event loops (the streams), the JIT compiler (still compiling?), GC, other.
+		Map<String, Double> byThreads = new LinkedHashMap<>();
+		if (!threadsAtStart.isEmpty()) {
+			double window = (System.nanoTime() - cpu[1]) * (double) Cpus.scalpelCores();
+			scalpel.cpuNanosByThreads()
+				.forEach((group, nanos) -> byThreads.put(group,
+						100.0 * (nanos - threadsAtStart.get(0).getOrDefault(group, 0L)) / window));
+		}
 		resetProbes.dispose();
 		prober.close();
 		this.details.put(scenario + "_cancel_probe_priority", prober.priority());
@@ -390,7 +435,11 @@ public final class Bench {
 		add(scenario, "inter-token delay, direct p99 / through p99", ms(directGaps, 99), "ms", null, null,
 				ms(through.gaps, 99));
 		add(scenario, "inter-token delay added, p99", gapP99, "ms", "<= 5 ms", baselineKeepsPace ? gapP99 <= 5 : null);
-		add(scenario, "Scalpel's CPU use while measured, of the core(s) it has", busy, "%", null, null);
+		add(scenario, "Scalpel's CPU use while measured, of the core(s) it has / of which in the kernel", busy, "%",
+				null, null, kernel);
+		this.details.put(scenario + "_cpu_by_threads_percent", byThreads);
+		add(scenario, "of which its event loops / the JIT compiler", byThreads.getOrDefault("loops", Double.NaN), "%",
+				null, null, byThreads.getOrDefault("jit", Double.NaN));
 		double cancelP99 = ms(prober.cancels, 99);
 		add(scenario, "cancel HTTP round trip p99, " + streams + " streams live", cancelP99, "ms", "<= 10 ms",
 				cancelP99 <= 10);

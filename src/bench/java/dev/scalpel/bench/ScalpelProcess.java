@@ -7,8 +7,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 import org.jspecify.annotations.Nullable;
 
@@ -114,18 +117,75 @@ final class ScalpelProcess implements AutoCloseable {
 		return this.process.pid();
 	}
 
-	/** The CPU time the process has used so far, user and system, in nanoseconds (/proc/<pid>/stat). */
+	/** The CPU time the process has used so far, user and kernel, in nanoseconds (/proc/<pid>/stat). */
 	long cpuNanos() {
+		long[] times = cpuTimes();
+		return times[0] + times[1];
+	}
+
+	/** CPU time the process has used in the kernel (system calls, and the network stack it runs). */
+	long kernelCpuNanos() {
+		return cpuTimes()[1];
+	}
+
+	/** User and kernel CPU time, from {@code /proc/<pid>/stat}. */
+	private long[] cpuTimes() {
 		try {
-			String stat = Files.readString(Path.of("/proc", Long.toString(pid()), "stat"));
-			// After "pid (comm) ": state is field 3, utime field 14, stime field 15.
-			String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-			long ticks = Long.parseLong(fields[11]) + Long.parseLong(fields[12]);
-			return ticks * (1_000_000_000L / 100); // USER_HZ is 100 on Linux
+			return cpuTimes(Path.of("/proc", Long.toString(pid()), "stat"));
 		}
 		catch (IOException ex) {
 			throw new UncheckedIOException(ex);
 		}
+	}
+
+	private static long[] cpuTimes(Path stat) throws IOException {
+		String line = Files.readString(stat);
+		// After "pid (comm) ": state is field 3, utime field 14, stime field 15.
+		String[] fields = line.substring(line.lastIndexOf(')') + 2).split(" ");
+		long tick = 1_000_000_000L / 100; // USER_HZ is 100 on Linux
+		return new long[] { Long.parseLong(fields[11]) * tick, Long.parseLong(fields[12]) * tick };
+	}
+
+	/**
+	 * CPU time so far (user and kernel) of the process's threads, by what they do: {@code loops} (the
+	 * Reactor Netty event loops, where requests and streams run), {@code jit} (the JIT compiler's
+	 * threads), {@code gc} and {@code other}. Threads that ended are not counted.
+	 */
+	Map<String, Long> cpuNanosByThreads() {
+		Map<String, Long> groups = new LinkedHashMap<>();
+		for (String group : List.of("loops", "jit", "gc", "other")) {
+			groups.put(group, 0L);
+		}
+		try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid()), "task"))) {
+			for (Path task : tasks.toList()) {
+				try {
+					String name = Files.readString(task.resolve("comm")).strip();
+					long[] times = cpuTimes(task.resolve("stat"));
+					groups.merge(threadGroup(name), times[0] + times[1], Long::sum);
+				}
+				catch (IOException ex) {
+					// the thread ended while we read it
+				}
+			}
+		}
+		catch (IOException ex) {
+			throw new UncheckedIOException(ex);
+		}
+		return groups;
+	}
+
+	/** A thread's group by its name (Linux keeps the first 15 characters). */
+	static String threadGroup(String name) {
+		if (name.startsWith("reactor-http")) {
+			return "loops";
+		}
+		if (name.startsWith("C2 Compiler") || name.startsWith("C1 Compiler")) {
+			return "jit";
+		}
+		if (name.startsWith("GC Thread") || name.startsWith("G1 ") || name.equals("VM Thread")) {
+			return "gc";
+		}
+		return "other";
 	}
 
 	private void awaitReady(Duration timeout) {

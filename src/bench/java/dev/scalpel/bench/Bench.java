@@ -279,11 +279,8 @@ public final class Bench {
 
 	/**
 	 * Warms the JIT of the given load generators' targets (and of this JVM and the upstream): their
-	 * share of {@code streams} paced streams each, all at once, for {@code length}.
-	 */
-	/**
-	 * Paced streams over every load for {@code length}, with what the measured part adds on Scalpel's
-	 * side: the cancel probe and a scrape of its meters. The measured part must run no code the JIT has
+	 * share of {@code streams} paced streams each, all at once, for {@code length}, with what the
+	 * measured part adds on Scalpel's side: the cancel probe and a scrape of its meters. The measured part must run no code the JIT has
 	 * not seen: a class loaded for the first time there (the probe's background start and cancel, the
 	 * Prometheus scrape) made the JIT throw away and compile again much of the hot path, and it took a
 	 * fifth of Scalpel's core while the figures were taken (-XX:+PrintCompilation, -Xlog:class+load).

@@ -46,13 +46,11 @@ class KeepAliveEndToEndTest {
 		try (Socket socket = connect()) {
 			OutputStream out = socket.getOutputStream();
 			InputStream in = socket.getInputStream();
-			out.write((MODELS + STATUS).getBytes(StandardCharsets.US_ASCII));
-			out.flush();
+			send(out, MODELS + STATUS);
 			assertThat(readResponse(in, "first pipelined")).isEqualTo(200);
 			assertThat(readResponse(in, "second pipelined")).isEqualTo(404);
 			for (int i = 0; i < 5; i++) {
-				out.write(MODELS.getBytes(StandardCharsets.US_ASCII));
-				out.flush();
+				send(out, MODELS);
 				assertThat(readResponse(in, "request " + i + " after the pipelined pair")).isEqualTo(200);
 			}
 		}
@@ -64,9 +62,7 @@ class KeepAliveEndToEndTest {
 			OutputStream out = socket.getOutputStream();
 			InputStream in = socket.getInputStream();
 			for (int i = 0; i < 500; i++) {
-				String request = (i % 2 == 0) ? MODELS : STATUS;
-				out.write(request.getBytes(StandardCharsets.US_ASCII));
-				out.flush();
+				send(out, (i % 2 == 0) ? MODELS : STATUS);
 				assertThat(readResponse(in, "request " + i)).isEqualTo((i % 2 == 0) ? 200 : 404);
 			}
 		}
@@ -82,12 +78,9 @@ class KeepAliveEndToEndTest {
 			OutputStream out = socket.getOutputStream();
 			InputStream in = socket.getInputStream();
 			for (int i = 0; i < 100; i++) {
-				String first = (i % 10 == 0) ? docs : start;
-				out.write(first.getBytes(StandardCharsets.US_ASCII));
-				out.flush();
+				send(out, (i % 10 == 0) ? docs : start);
 				assertThat(readResponse(in, "first " + i)).isIn(200, 202);
-				out.write(((i % 2 == 0) ? MODELS : STATUS).getBytes(StandardCharsets.US_ASCII));
-				out.flush();
+				send(out, (i % 2 == 0) ? MODELS : STATUS);
 				assertThat(readResponse(in, "request " + i + " right after")).isIn(200, 404);
 			}
 		}
@@ -99,8 +92,7 @@ class KeepAliveEndToEndTest {
 			OutputStream out = socket.getOutputStream();
 			InputStream in = socket.getInputStream();
 			for (int round = 0; round < 20; round++) {
-				out.write((MODELS + STATUS + MODELS + STATUS).getBytes(StandardCharsets.US_ASCII));
-				out.flush();
+				send(out, MODELS + STATUS + MODELS + STATUS);
 				for (int i = 0; i < 4; i++) {
 					assertThat(readResponse(in, "round " + round + ", request " + i)).isEqualTo((i % 2 == 0) ? 200 : 404);
 				}
@@ -113,6 +105,11 @@ class KeepAliveEndToEndTest {
 		socket.setSoTimeout(READ_TIMEOUT_MS);
 		socket.setTcpNoDelay(true);
 		return socket;
+	}
+
+	private static void send(OutputStream out, String requests) throws IOException {
+		out.write(requests.getBytes(StandardCharsets.US_ASCII));
+		out.flush();
 	}
 
 	/** Reads one response (head, then a body by Content-Length or chunks) and returns its status. */
@@ -147,18 +144,16 @@ class KeepAliveEndToEndTest {
 
 	private static String readHead(InputStream in) throws IOException {
 		ByteArrayOutputStream head = new ByteArrayOutputStream();
-		while (true) {
+		int last4 = 0;
+		while (last4 != 0x0d0a0d0a) {
 			int b = in.read();
 			if (b < 0) {
 				throw new IOException("the server closed the connection; read so far: " + head);
 			}
 			head.write(b);
-			byte[] bytes = head.toByteArray();
-			int n = bytes.length;
-			if (n >= 4 && bytes[n - 4] == '\r' && bytes[n - 3] == '\n' && bytes[n - 2] == '\r' && bytes[n - 1] == '\n') {
-				return head.toString(StandardCharsets.US_ASCII);
-			}
+			last4 = (last4 << 8) | b;
 		}
+		return head.toString(StandardCharsets.US_ASCII);
 	}
 
 	private static String readLine(InputStream in) throws IOException {

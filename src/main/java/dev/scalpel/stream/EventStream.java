@@ -13,7 +13,7 @@ import reactor.core.publisher.Sinks;
 
 import org.springframework.core.ResolvableType;
 import org.springframework.core.io.buffer.DataBuffer;
-import org.springframework.core.io.buffer.DefaultDataBufferFactory;
+import org.springframework.core.io.buffer.DataBufferFactory;
 import org.springframework.http.MediaType;
 import org.springframework.http.ReactiveHttpOutputMessage;
 import org.springframework.http.codec.HttpMessageWriter;
@@ -26,15 +26,19 @@ import org.springframework.http.codec.HttpMessageWriter;
  * its listeners, so they are encoded once, and {@code writeWith} lets Reactor Netty flush when no
  * more frames are ready, so one flush carries whatever a listener had pending. The profile of the
  * {@code steady} benchmark put Spring's SSE writing at a fifth of the event loop's time.
- * @param frames the frames, each a complete SSE frame or comment
+ *
+ * <p>The frames are wrapped, not copied, in buffers of the response's own factory: on Reactor Netty
+ * a Netty buffer over the frame's array, which the server writes as it is. A buffer of Spring's
+ * default factory would be copied into a new array and wrapped again for every frame (Spring's
+ * {@code NettyDataBufferFactory.toByteBuf}): the allocation profile of {@code steady} put that copy
+ * and its wrappers at 8 % of all that Scalpel allocated.
+ * @param frames the frames, each a complete SSE frame or comment; never modified
  */
-public record EventStream(Flux<DataBuffer> frames) {
+public record EventStream(Flux<byte[]> frames) {
 
 	static final MediaType CONTENT_TYPE = new MediaType(MediaType.TEXT_EVENT_STREAM, StandardCharsets.UTF_8);
 
 	private static final byte[] KEEP_ALIVE = ": keep-alive\n\n".getBytes(StandardCharsets.UTF_8);
-
-	private static final DefaultDataBufferFactory BUFFERS = DefaultDataBufferFactory.sharedInstance;
 
 	/**
 	 * The frames, with a keep-alive comment after every {@code heartbeat} while they last: comments
@@ -42,11 +46,10 @@ public record EventStream(Flux<DataBuffer> frames) {
 	 */
 	public static EventStream withHeartbeats(Flux<byte[]> frames, Duration heartbeat) {
 		Sinks.Empty<Void> ended = Sinks.empty();
-		Flux<DataBuffer> body = frames.map(frame -> (DataBuffer) BUFFERS.wrap(frame))
-			.doFinally(signal -> ended.tryEmitEmpty());
-		Flux<DataBuffer> heartbeats = Flux.interval(heartbeat, heartbeat)
+		Flux<byte[]> body = frames.doFinally(signal -> ended.tryEmitEmpty());
+		Flux<byte[]> heartbeats = Flux.interval(heartbeat, heartbeat)
 			.onBackpressureDrop()
-			.map(tick -> (DataBuffer) BUFFERS.wrap(KEEP_ALIVE))
+			.map(tick -> KEEP_ALIVE)
 			.takeUntilOther(ended.asMono());
 		return new EventStream(Flux.merge(body, heartbeats));
 	}
@@ -69,7 +72,9 @@ public record EventStream(Flux<DataBuffer> frames) {
 		public Mono<Void> write(Publisher<? extends EventStream> body, ResolvableType elementType,
 				@Nullable MediaType mediaType, ReactiveHttpOutputMessage message, Map<String, Object> hints) {
 			message.getHeaders().setContentType(CONTENT_TYPE);
-			return Mono.from(body).flatMap(stream -> message.writeWith(stream.frames()));
+			DataBufferFactory buffers = message.bufferFactory();
+			return Mono.from(body)
+				.flatMap(stream -> message.writeWith(stream.frames().map(frame -> (DataBuffer) buffers.wrap(frame))));
 		}
 
 	}

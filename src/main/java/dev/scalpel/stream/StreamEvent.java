@@ -122,24 +122,74 @@ public final class StreamEvent {
 	byte[] frame() {
 		byte[] frame = this.frame;
 		if (frame == null) {
-			StringBuilder text = new StringBuilder(this.data.length() + this.type.length() + 32).append("id:")
-				.append(this.id)
-				.append("\nevent:")
-				.append(this.type)
-				.append('\n');
-			int start = 0;
-			int end;
-			while ((end = lineEnd(this.data, start)) >= 0) {
-				text.append("data:").append(this.data, start, end).append('\n');
-				start = end + ((this.data.charAt(end) == '\r' && end + 1 < this.data.length()
-						&& this.data.charAt(end + 1) == '\n') ? 2 : 1);
-			}
-			text.append("data:").append(this.data, start, this.data.length()).append("\n\n");
-			frame = text.toString().getBytes(StandardCharsets.UTF_8);
+			frame = (this.id >= 0 && ascii(this.type) && lineEnd(this.data, 0) < 0) ? oneLineFrame() : anyFrame();
 			this.frame = frame;
 		}
 		return frame;
 	}
+
+	/**
+	 * The frame of one line of data, written straight into its array: every token goes through here,
+	 * and going through a {@code StringBuilder} and a {@code String} first made three copies of it.
+	 */
+	private byte[] oneLineFrame() {
+		byte[] data = this.data.getBytes(StandardCharsets.UTF_8);
+		int digits = 1;
+		for (long rest = this.id / 10; rest > 0; rest /= 10) {
+			digits++;
+		}
+		int type = this.type.length();
+		byte[] frame = new byte[3 + digits + 7 + type + 6 + data.length + 2];
+		int at = ascii("id:", frame, 0);
+		long rest = this.id;
+		for (int i = at + digits - 1; i >= at; i--) {
+			frame[i] = (byte) ('0' + rest % 10);
+			rest /= 10;
+		}
+		at = ascii("\nevent:", frame, at + digits);
+		at = ascii(this.type, frame, at);
+		at = ascii("\ndata:", frame, at);
+		System.arraycopy(data, 0, frame, at, data.length);
+		frame[frame.length - 2] = '\n';
+		frame[frame.length - 1] = '\n';
+		return frame;
+	}
+
+	private static boolean ascii(String text) {
+		for (int i = 0; i < text.length(); i++) {
+			if (text.charAt(i) >= 0x80) {
+				return false;
+			}
+		}
+		return true;
+	}
+
+	/** Writes ASCII {@code text} at {@code at}; returns the index after it. */
+	private static int ascii(String text, byte[] into, int at) {
+		for (int i = 0; i < text.length(); i++) {
+			into[at + i] = (byte) text.charAt(i);
+		}
+		return at + text.length();
+	}
+
+	/** Any frame: data of several lines gets a {@code data:} line each. */
+	private byte[] anyFrame() {
+		StringBuilder text = new StringBuilder(this.data.length() + this.type.length() + 32).append("id:")
+			.append(this.id)
+			.append("\nevent:")
+			.append(this.type)
+			.append('\n');
+		int start = 0;
+		int end;
+		while ((end = lineEnd(this.data, start)) >= 0) {
+			text.append("data:").append(this.data, start, end).append('\n');
+			start = end + ((this.data.charAt(end) == '\r' && end + 1 < this.data.length()
+					&& this.data.charAt(end + 1) == '\n') ? 2 : 1);
+		}
+		text.append("data:").append(this.data, start, this.data.length()).append("\n\n");
+		return text.toString().getBytes(StandardCharsets.UTF_8);
+	}
+
 
 	/**
 	 * The event whose frame ({@link #frame()}) is {@code frames[from, to)}, with that frame: for a

@@ -31,6 +31,17 @@ record Prometheus(String text) {
 		return found ? sum : Double.NaN;
 	}
 
+	/** The page with only the series of the meter {@code name} (any suffix) that carry {@code label}. */
+	Prometheus only(String name, String label) {
+		StringBuilder kept = new StringBuilder();
+		for (String line : this.text.split("\n")) {
+			if (line.startsWith(name) && line.contains(label)) {
+				kept.append(line).append('\n');
+			}
+		}
+		return new Prometheus(kept.toString());
+	}
+
 	/**
 	 * The {@code quantile} of what a histogram recorded between {@code before} and this page, at its
 	 * buckets' resolution: the upper bound ({@code le}, in the histogram's unit) of the first bucket
@@ -38,6 +49,9 @@ record Prometheus(String text) {
 	 */
 	double quantileSince(Prometheus before, String histogram, double quantile) {
 		TreeMap<Double, Double> after = buckets(histogram);
+		if (after.isEmpty()) {
+			return Double.NaN;
+		}
 		TreeMap<Double, Double> earlier = before.buckets(histogram);
 		double total = after.lastEntry().getValue() - earlier.getOrDefault(after.lastKey(), 0.0);
 		if (total <= 0) {

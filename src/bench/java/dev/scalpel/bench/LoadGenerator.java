@@ -127,8 +127,19 @@ final class LoadGenerator implements AutoCloseable {
 	 * would then dominate the figures of a scenario meant to be steady.
 	 */
 	List<Outcome> closedLoop(int concurrency, long total, Duration duration, Duration ramp, LongFunction<Plan> plans) {
+		return closedLoop(concurrency, total, duration, ramp, plans, false);
+	}
+
+	/**
+	 * Like {@link #closedLoop(int, long, Duration, Duration, LongFunction)}; with {@code cut}, the
+	 * streams still running at the end of {@code duration} are not waited for but left (their
+	 * connections closed, as a client that goes away): for warm-ups, whose last streams would otherwise
+	 * add a stream's lifetime of thinning load to the run.
+	 */
+	List<Outcome> closedLoop(int concurrency, long total, Duration duration, Duration ramp, LongFunction<Plan> plans,
+			boolean cut) {
 		long deadline = System.nanoTime() + duration.toNanos();
-		return Flux.<Long, Long>generate(() -> 0L, (n, sink) -> {
+		Flux<Outcome> outcomes = Flux.<Long, Long>generate(() -> 0L, (n, sink) -> {
 			if (n >= total || System.nanoTime() >= deadline) {
 				sink.complete();
 			}
@@ -142,7 +153,8 @@ final class LoadGenerator implements AutoCloseable {
 				return stream(plan);
 			}
 			return Mono.delay(ramp.multipliedBy(n).dividedBy(concurrency), Schedulers.parallel()).then(stream(plan));
-		}, concurrency, 1).collectList().block(duration.plusMinutes(5));
+		}, concurrency, 1);
+		return (cut ? outcomes.take(duration) : outcomes).collectList().block(duration.plusMinutes(5));
 	}
 
 	/**

@@ -26,9 +26,9 @@ import dev.scalpel.stream.EventLogBenchmark;
  * under contention ({@link SlotPoolBenchmark}) and the token path of a stream with its listeners
  * ({@link EventLogBenchmark}).
  *
- * <p>The settings keep the whole run near 60 seconds on two cores: one fork per benchmark and
- * parameter set (14 of them), two warm-up iterations of half a second and two measured ones of a
- * second each. That is enough for stable means on these short operations but gives wide error bars
+ * <p>The settings keep the whole run near 50 seconds on two cores: one fork per benchmark and
+ * parameter set (14 of them), two warm-up iterations of half a second and two measured ones of 0.6
+ * seconds each. That is enough for stable means on these short operations but gives wide error bars
  * (the 99.9% interval of two samples); the figures compare configurations of this code on one machine,
  * they are not absolute, and anything else running on the machine shows in them.
  *
@@ -75,7 +75,7 @@ public final class Microbenchmarks {
 			.warmupIterations(2)
 			.warmupTime(TimeValue.milliseconds(500))
 			.measurementIterations(2)
-			.measurementTime(TimeValue.seconds(1))
+			.measurementTime(TimeValue.milliseconds(600))
 			.jvmArgs(FORK_JVM_ARGS)
 			.shouldFailOnError(true)
 			.resultFormat(ResultFormatType.JSON)

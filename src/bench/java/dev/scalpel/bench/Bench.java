@@ -402,17 +402,18 @@ public final class Bench {
 		});
 		List<Outcome> outcomes = through.closedLoop(streams, Long.MAX_VALUE, warmup.plus(duration), lifetime,
 				n -> complete("steady"));
-		double busy = (cpu[1] != 0) ? 100.0 * (scalpel.cpuNanos() - cpu[0]) / (System.nanoTime() - cpu[1])
-				/ Cpus.scalpelCores() : Double.NaN;
-		double kernel = (cpu[1] != 0) ? 100.0 * (scalpel.kernelCpuNanos() - cpu[2]) / (System.nanoTime() - cpu[1])
-				/ Cpus.scalpelCores() : Double.NaN;
+		// The measured part's length and Scalpel's CPU time in it, read once: every share below is of these.
+		double window = System.nanoTime() - cpu[1];
+		double used = scalpel.cpuNanos() - cpu[0];
+		double busy = (cpu[1] != 0) ? 100.0 * used / window / Cpus.scalpelCores() : Double.NaN;
+		double kernel = (cpu[1] != 0) ? 100.0 * (scalpel.kernelCpuNanos() - cpu[2]) / window / Cpus.scalpelCores()
+				: Double.NaN;
 		// The same by threads: event loops (the streams), the JIT compiler (still compiling?), GC, other.
 		Map<String, Double> byThreads = new LinkedHashMap<>();
 		if (!threadsAtStart.isEmpty()) {
-			double window = (System.nanoTime() - cpu[1]) * (double) Cpus.scalpelCores();
 			scalpel.cpuNanosByThreads()
-				.forEach((group, nanos) -> byThreads.put(group,
-						100.0 * (nanos - threadsAtStart.get(0).getOrDefault(group, 0L)) / window));
+				.forEach((group, nanos) -> byThreads.put(group, 100.0
+						* (nanos - threadsAtStart.get(0).getOrDefault(group, 0L)) / (window * Cpus.scalpelCores())));
 		}
 		resetProbes.dispose();
 		prober.close();
@@ -470,13 +471,11 @@ public final class Bench {
 			// counts it only at each young collection (a few in the window, each some hundreds of MB),
 			// so the eden's growth since then is added at both ends.
 			double tokens = prometheus.value("scalpel_tokens_total") - atStart[0].value("scalpel_tokens_total");
-			double window = System.nanoTime() - cpu[1];
-			double cpuNanos = busy / 100 * Cpus.scalpelCores() * window;
 			String eden = "id=\"G1 Eden Space\"";
 			double allocated = prometheus.value("jvm_gc_memory_allocated_bytes_total")
 					- atStart[0].value("jvm_gc_memory_allocated_bytes_total")
 					+ prometheus.value("jvm_memory_used_bytes", eden) - atStart[0].value("jvm_memory_used_bytes", eden);
-			add(scenario, "Scalpel's CPU time per token event while measured", cpuNanos / tokens / 1000, "µs", null,
+			add(scenario, "Scalpel's CPU time per token event while measured", used / tokens / 1000, "µs", null,
 					null);
 			add(scenario, "heap allocated per token event while measured", allocated / tokens / 1024, "KiB", null,
 					null);

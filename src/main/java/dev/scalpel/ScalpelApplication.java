@@ -1,11 +1,28 @@
 package dev.scalpel;
 
 import org.springframework.boot.SpringApplication;
-import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.boot.SpringBootConfiguration;
+import org.springframework.boot.actuate.autoconfigure.web.ManagementContextConfiguration;
+import org.springframework.boot.autoconfigure.AutoConfigurationExcludeFilter;
+import org.springframework.boot.autoconfigure.EnableAutoConfiguration;
+import org.springframework.boot.context.TypeExcludeFilter;
 import org.springframework.boot.context.properties.ConfigurationPropertiesScan;
+import org.springframework.context.annotation.ComponentScan;
+import org.springframework.context.annotation.ComponentScan.Filter;
+import org.springframework.context.annotation.FilterType;
 
-/** Scalpel: LLM generations as managed, cancellable streams with leak-free slots. */
-@SpringBootApplication(proxyBeanMethods = false)
+/**
+ * Scalpel: LLM generations as managed, cancellable streams with leak-free slots.
+ *
+ * <p>{@code @SpringBootApplication}, spelled out so that the component scan also leaves out the
+ * management server's child-context configuration ({@code ManagementServerLoop}), which must not
+ * configure the API's server.
+ */
+@SpringBootConfiguration(proxyBeanMethods = false)
+@EnableAutoConfiguration
+@ComponentScan(excludeFilters = { @Filter(type = FilterType.CUSTOM, classes = TypeExcludeFilter.class),
+		@Filter(type = FilterType.CUSTOM, classes = AutoConfigurationExcludeFilter.class),
+		@Filter(type = FilterType.ANNOTATION, classes = ManagementContextConfiguration.class) })
 @ConfigurationPropertiesScan
 public class ScalpelApplication {
 

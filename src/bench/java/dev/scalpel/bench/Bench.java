@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -16,6 +17,8 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
 import org.HdrHistogram.Histogram;
@@ -63,6 +66,12 @@ public final class Bench {
 	private static final Duration FAST = Duration.ofSeconds(5);
 
 	private static final Duration FAST_WARMUP = Duration.ofSeconds(1);
+
+	/** How many of {@code capacity}'s idle streams may be opening at once, asked for and not yet answered. */
+	private static final int OPENING = 200;
+
+	/** The queue position in a start's answer. */
+	private static final Pattern QUEUE_POSITION = Pattern.compile("\"queue_position\"\\s*:\\s*(\\d+)");
 
 	private final List<Figure> figures = new ArrayList<>();
 
@@ -190,9 +199,19 @@ public final class Bench {
 			upstream.script(2000, Duration.ZERO, -1);
 			double directRate = fullSpeed(directLoad, fastStreams, "fast");
 			direct = new Direct(directFirst, directGaps, directHeaders, directRate);
+			List<Long> scrapeTimes = new ArrayList<>();
+			Thread scrapes = scrapeProbe(scalpel, scrapeTimes);
 			rewarm(streams, lifetime, scalpel, null, through);
 			through.resetFigures();
 			memory = through(upstream, scalpel, through, "steady", direct, streams, duration, warmup, lifetime, null);
+			scrapes.interrupt();
+			synchronized (scrapeTimes) {
+				this.details.put("steady_scrape_ms", List.copyOf(scrapeTimes));
+				long slowest = scrapeTimes.contains(-1L) ? -1
+						: scrapeTimes.stream().mapToLong(Long::longValue).max().orElse(0);
+				add("steady", "scrape of Scalpel's meters every 5 s from the re-warm on: how many / slowest (-1: none in 10 s)",
+						scrapeTimes.size(), "ms", null, null, slowest);
+			}
 		}
 		// before.jar=<an older build's jar>: the same steady run through it too, for before/after figures
 		// measured against the same baseline in the same run.
@@ -305,18 +324,83 @@ public final class Bench {
 	}
 
 	/**
-	 * A scrape of Scalpel's meters that only warms their code up: one that times out (it did once, in
-	 * a re-warm on a busy core: no answer within the harness's 10 s) is counted in
-	 * {@code results.json} rather than ending the run.
+	 * A scrape of Scalpel's meters that warms their code up, timed ({@code warm_scrape_ms}): one that
+	 * times out is counted in {@code results.json} rather than ending the run, with Scalpel's threads
+	 * dumped and a scrape on a new connection tried. (Scrapes waited up to more than 10 s in re-warms
+	 * while the management server shared the streams' event loops; it has a loop of its own now.)
 	 */
 	private void warmScrape(ScalpelProcess scalpel) {
+		long started = System.nanoTime();
 		try {
 			scalpel.prometheus();
+			record("warm_scrape_ms", (System.nanoTime() - started) / 1_000_000);
 		}
 		catch (UncheckedIOException failed) {
-			this.details.merge("warm_scrapes_failed", 1, (a, b) -> ((Number) a).intValue() + 1);
-			System.out.println("   (a warm-up scrape of Scalpel's meters failed: " + failed.getMessage() + ")");
+			// What Scalpel's threads were doing, and whether a scrape on a new connection is answered.
+			int failures = ((Number) this.details.merge("warm_scrapes_failed", 1,
+					(a, b) -> ((Number) a).intValue() + 1)).intValue();
+			Path dump = this.out.resolve("scrape-timeout-" + failures + "-threads.txt");
+			scalpel.threadDump(dump);
+			long retried = System.nanoTime();
+			String retry;
+			try {
+				Http.getFresh(scalpel.managementUrl() + "/actuator/prometheus");
+				retry = "answered in " + (System.nanoTime() - retried) / 1_000_000 + " ms";
+			}
+			catch (UncheckedIOException again) {
+				retry = "failed too: " + again.getMessage();
+			}
+			record("warm_scrape_retry", retry);
+			System.out.println("   (a warm-up scrape of Scalpel's meters failed: " + failed.getMessage()
+					+ "; Scalpel's threads in " + dump.getFileName() + "; on a new connection it " + retry + ")");
 		}
+	}
+
+	/**
+	 * Scrapes Scalpel's meters every 5 s, as Prometheus would, from the re-warm to the end of the
+	 * measured part: each scrape's time in ms in results.json ({@code steady_scrape_ms}, -1 for no
+	 * answer within 10 s).
+	 */
+	private Thread scrapeProbe(ScalpelProcess scalpel, List<Long> times) {
+		String url = scalpel.managementUrl() + "/actuator/prometheus";
+		Thread thread = new Thread(() -> {
+			while (!Thread.currentThread().isInterrupted()) {
+				long started = System.nanoTime();
+				long took = timed(() -> Http.get(url));
+				synchronized (times) {
+					times.add(took);
+				}
+				long left = 5000 - (System.nanoTime() - started) / 1_000_000;
+				if (left > 0) {
+					try {
+						Thread.sleep(left);
+					}
+					catch (InterruptedException ex) {
+						return;
+					}
+				}
+			}
+		}, "scrape-probe");
+		thread.setDaemon(true);
+		thread.start();
+		return thread;
+	}
+
+	private static long timed(Runnable call) {
+		long started = System.nanoTime();
+		try {
+			call.run();
+		}
+		catch (RuntimeException failed) {
+			return -1;
+		}
+		return (System.nanoTime() - started) / 1_000_000;
+	}
+
+	/** Adds {@code value} to the list {@code key} of results.json. */
+	@SuppressWarnings("unchecked")
+	private void record(String key, Object value) {
+		((List<Object>) this.details.computeIfAbsent(key, k -> new ArrayList<>())).add(value);
 	}
 
 	/**
@@ -652,13 +736,22 @@ public final class Bench {
 				scalpel.histogram(this.out.resolve("capacity-histogram-before.txt"));
 			}
 			long start = System.nanoTime();
-			// Idle streams never end, so all of them are in flight at once: opened at a steady 500 a second
-			// (Scalpel has one core here, and the point is memory, not how fast a storm of opens is taken).
+			// Idle streams never end, so all of them are in flight at once: opened at up to 500 a second
+			// (Scalpel has one core here, and the point is memory, not how fast a storm of opens is taken),
+			// and never more than OPENING at a time without their answer: at a fixed 500 a second, Scalpel
+			// fell behind as its heap filled and its accept queue overflowed (some 14,000 SYNs dropped a
+			// run, each retried by the kernel after 1, 3, 7 s). With the cap none is dropped; the opening
+			// still takes about 40 s, which is Scalpel's own pace on one core with its heap filling.
 			// An idle stream that ends failed to open or was dropped: counted, so that the wait below ends
 			// once every stream is either open or ended instead of waiting out its timeout for them.
 			List<Outcome> ended = Collections.synchronizedList(new ArrayList<>());
+			AtomicInteger opening = new AtomicInteger();
+			long answeredBefore = load.headers.getTotalCount();
 			Disposable open = Flux.interval(Duration.ofMillis(2))
+				.onBackpressureDrop()
+				.filter(tick -> load.headers.getTotalCount() - answeredBefore + ended.size() + OPENING > opening.get())
 				.take(streams)
+				.doOnNext(tick -> opening.incrementAndGet())
 				.flatMap(n -> load.stream(new Plan(tag("idle"), Ending.DISCONNECT, Duration.ofHours(1))), Integer.MAX_VALUE)
 				.subscribe(ended::add);
 			boolean all = false;
@@ -708,30 +801,58 @@ public final class Bench {
 	 */
 	private void burst(Upstream upstream) {
 		int capacity = 64 + 256;
-		try (ScalpelProcess scalpel = ScalpelProcess.start(this.jar, this.out.resolve("scalpel-burst.log"), "1g",
-				false, upstream.baseUrl(), List.of());
+		// A pre-touched heap: without, the first touch of each heap page (about 10 µs on this VM) showed
+		// as a sixth of the event loop's time in the measured round (async-profiler: clear_page_erms under
+		// TLAB allocations).
+		try (ScalpelProcess scalpel = ScalpelProcess.start(this.jar, this.out.resolve("scalpel-burst.log"), "512m",
+				true, upstream.baseUrl(), List.of());
 				LoadGenerator load = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
 			upstream.script(100, Duration.ofMillis(100), -1);
 			// Rounds before the measured last one warm the JIT up: the figure is a running service's, not
 			// that of a start path still interpreted.
-			int rounds = Integer.getInteger("bench.burst.rounds", 12);
+			int rounds = Integer.getInteger("bench.burst.rounds", 20);
+			List<Double> roundSeconds = new ArrayList<>();
+			this.details.put("burst_round_seconds", roundSeconds);
 			for (int round = 0; round < rounds; round++) {
-				if (round == rounds - 1) {
+				long roundStarted = System.nanoTime();
+				boolean measured = round == rounds - 1;
+				long cpuBefore = 0;
+				long jitBefore = 0;
+				if (measured) {
+					// C2 still took half of Scalpel's core in the twelfth round, a minute after the start
+					// (async-profiler): let it finish its queue on an idle core first, as it has on a
+					// service that has run a while.
+					Duration waited = awaitJitQuiet(scalpel, Duration.ofSeconds(Integer.getInteger("bench.burst.quiet", 20)));
+					this.details.put("burst_waited_for_jit_seconds", waited.toMillis() / 1000.0);
 					load.resetFigures();
+					cpuBefore = scalpel.cpuNanos();
+					jitBefore = scalpel.cpuNanosByThreads().get("jit");
 				}
 				List<String[]> answers = Flux.range(0, 2 * capacity)
 					.flatMap(n -> load.startBackground(tag("burst")), 2 * capacity)
 					.collectList()
 					.block(Duration.ofMinutes(1));
+				if (measured) {
+					long cpu = scalpel.cpuNanos() - cpuBefore;
+					long jit = scalpel.cpuNanosByThreads().get("jit") - jitBefore;
+					this.details.put("burst_measured_round_cpu_ms", cpu / 1_000_000);
+					this.details.put("burst_measured_round_jit_cpu_ms", jit / 1_000_000);
+				}
 				long accepted = answers.stream().filter(answer -> "202".equals(answer[0])).count();
 				long refused = answers.stream().filter(answer -> "429".equals(answer[0])).count();
 				this.details.put("burst_accepted", accepted);
 				this.details.put("burst_refused", refused);
+				// The queue from its back first, then the running streams: a queued stream that leaves from
+				// the back moves nobody, and a running one cancelled with the queue empty promotes nobody.
+				// In start order, each cancel of a running stream started a queued one's upstream call and
+				// told every stream behind it its new position: half of each round's time went there.
 				Flux.fromIterable(answers)
 					.filter(answer -> answer[1] != null)
-					.flatMap(answer -> load.cancel(answer[1]), 64)
+					.sort(Comparator.comparingInt((String[] answer) -> -queuePosition(answer[2])))
+					.flatMap(answer -> load.cancel(answer[1]), 8)
 					.blockLast(Duration.ofMinutes(1));
 				awaitMetric(scalpel, "scalpel_slots_in_use", 0, Duration.ofSeconds(30));
+				roundSeconds.add(Math.round(seconds(System.nanoTime() - roundStarted) * 10) / 10.0);
 			}
 			add("burst", "starts accepted / refused of " + 2 * capacity,
 					((Number) this.details.get("burst_accepted")).doubleValue(), "", null, null,
@@ -739,7 +860,39 @@ public final class Bench {
 			double p99 = ms(load.refusals, 99);
 			add("burst", "429 answer latency p50 / p99", ms(load.refusals, 50), "ms", null, null, p99);
 			add("burst", "429 answer latency p99", p99, "ms", "<= 5 ms", p99 <= 5);
+			// The same answers timed from when the client had written the request: what is left is
+			// Scalpel's (and the kernel's) share, without the client pushing out 640 requests at once.
+			add("burst", "  from the request written, p50 / p99", ms(load.refusalsFromWritten, 50), "ms", null, null,
+					ms(load.refusalsFromWritten, 99));
+			long roundCpu = ((Number) this.details.get("burst_measured_round_cpu_ms")).longValue();
+			add("burst", "Scalpel's CPU time for the measured round's 640 starts / of which its JIT", roundCpu, "ms",
+					null, null, ((Number) this.details.get("burst_measured_round_jit_cpu_ms")).doubleValue());
 		}
+	}
+
+	/** A start's queue position from its {@code 202} answer's body; 0 when it got a slot at once (or no body). */
+	private static int queuePosition(String body) {
+		Matcher position = QUEUE_POSITION.matcher(body);
+		return position.find() ? Integer.parseInt(position.group(1)) : 0;
+	}
+
+	/**
+	 * Waits until Scalpel's JIT compiler threads used less than 5 % of a core over a second, at most
+	 * {@code max}, and returns how long that took.
+	 */
+	private static Duration awaitJitQuiet(ScalpelProcess scalpel, Duration max) {
+		long started = System.nanoTime();
+		long deadline = started + max.toNanos();
+		long before = scalpel.cpuNanosByThreads().get("jit");
+		while (System.nanoTime() < deadline) {
+			ScalpelProcess.sleep(1000);
+			long now = scalpel.cpuNanosByThreads().get("jit");
+			if (now - before < 50_000_000L) {
+				break;
+			}
+			before = now;
+		}
+		return Duration.ofNanos(System.nanoTime() - started);
 	}
 
 	private void micro() {

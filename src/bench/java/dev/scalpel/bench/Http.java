@@ -17,8 +17,12 @@ final class Http {
 	}
 
 	static HttpResponse<String> send(HttpRequest request) {
+		return send(CLIENT, request);
+	}
+
+	private static HttpResponse<String> send(HttpClient client, HttpRequest request) {
 		try {
-			return CLIENT.send(request, HttpResponse.BodyHandlers.ofString());
+			return client.send(request, HttpResponse.BodyHandlers.ofString());
 		}
 		catch (IOException ex) {
 			throw new UncheckedIOException(ex);
@@ -31,6 +35,12 @@ final class Http {
 
 	static HttpResponse<String> get(String url) {
 		return send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).build());
+	}
+
+	/** A GET on a new connection of a new client, so that nothing the shared client holds is reused. */
+	static HttpResponse<String> getFresh(String url) {
+		return send(HttpClient.newHttpClient(),
+				HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).build());
 	}
 
 }

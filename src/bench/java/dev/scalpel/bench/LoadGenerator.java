@@ -78,6 +78,9 @@ final class LoadGenerator implements AutoCloseable {
 
 	final Histogram refusals = new ConcurrentHistogram(3);
 
+	/** {@link #refusals} from when the request had been written, without the client's own queueing before it. */
+	final Histogram refusalsFromWritten = new ConcurrentHistogram(3);
+
 	final AtomicLong tokens = new AtomicLong();
 
 	private volatile long recordFrom = Long.MIN_VALUE;
@@ -109,6 +112,7 @@ final class LoadGenerator implements AutoCloseable {
 		this.cancels.reset();
 		this.slowCancels.clear();
 		this.refusals.reset();
+		this.refusalsFromWritten.reset();
 		this.tokens.set(0);
 	}
 
@@ -201,7 +205,9 @@ final class LoadGenerator implements AutoCloseable {
 	Mono<String[]> startBackground(String tag) {
 		return Mono.defer(() -> {
 			long sent = System.nanoTime();
+			long[] written = { 0 };
 			return this.http.headers(headers -> headers.set(HttpHeaderNames.CONTENT_TYPE, "application/json"))
+				.doAfterRequest((request, connection) -> written[0] = System.nanoTime())
 				.post()
 				.uri("/v1/streams")
 				.send(ByteBufMono.fromString(Mono.just("{\"model\":\"" + this.model + "\",\"prompt\":\"" + tag
@@ -209,10 +215,16 @@ final class LoadGenerator implements AutoCloseable {
 				.responseSingle((response, content) -> {
 					int status = response.status().code();
 					if (status == 429) {
-						this.refusals.recordValue(micros(System.nanoTime() - sent));
+						long now = System.nanoTime();
+						this.refusals.recordValue(micros(now - sent));
+						if (written[0] != 0) {
+							this.refusalsFromWritten.recordValue(micros(now - written[0]));
+						}
 					}
 					String id = response.responseHeaders().get("X-Stream-Id");
-					return content.asString().defaultIfEmpty("").thenReturn(new String[] { String.valueOf(status), id });
+					return content.asString()
+						.defaultIfEmpty("")
+						.map(body -> new String[] { String.valueOf(status), id, body });
 				});
 		});
 	}

@@ -208,16 +208,30 @@ final class ScalpelProcess implements AutoCloseable {
 		throw new IllegalStateException("Scalpel was not ready within " + timeout);
 	}
 
+	/** Its management port's base URL, {@code http://127.0.0.1:<port>}. */
+	String managementUrl() {
+		return "http://127.0.0.1:" + this.managementPort;
+	}
+
 	/** The Prometheus page of its management port. */
 	Prometheus prometheus() {
-		return new Prometheus(Http.get("http://127.0.0.1:" + this.managementPort + "/actuator/prometheus").body());
+		return new Prometheus(Http.get(managementUrl() + "/actuator/prometheus").body());
+	}
+
+	/** Writes the process's threads and their stacks ({@code jcmd <pid> Thread.print}). */
+	void threadDump(Path file) {
+		jcmd(file, "Thread.print");
 	}
 
 	/** Writes the process's live-object histogram ({@code jcmd <pid> GC.class_histogram}, after a full GC). */
 	void histogram(Path file) {
+		jcmd(file, "GC.class_histogram");
+	}
+
+	private void jcmd(Path file, String command) {
 		try {
 			Process jcmd = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
-					Long.toString(pid()), "GC.class_histogram").redirectErrorStream(true)
+					Long.toString(pid()), command).redirectErrorStream(true)
 				.redirectOutput(file.toFile())
 				.start();
 			jcmd.waitFor(60, TimeUnit.SECONDS);

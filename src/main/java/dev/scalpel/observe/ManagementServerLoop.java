@@ -25,10 +25,10 @@ import org.springframework.context.annotation.Bean;
  * out). When the management port is the API's, there is no child context and nothing changes.
  */
 @ManagementContextConfiguration(value = ManagementContextType.CHILD, proxyBeanMethods = false)
-public class ManagementServerLoop {
+class ManagementServerLoop {
 
 	/** The name prefix of the management server's thread: {@code management-http-epoll-1}. */
-	public static final String THREAD_PREFIX = "management-http";
+	private static final String THREAD_PREFIX = "management-http";
 
 	@Bean
 	Loop managementLoop() {

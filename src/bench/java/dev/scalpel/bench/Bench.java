@@ -183,11 +183,14 @@ public final class Bench {
 		this.details.put("steady_baseline", baseline);
 		Through memory;
 		Direct direct;
+		Phases phases = new Phases();
 		try (ScalpelProcess scalpel = startSteady(upstream, this.jar, "steady", streams, List.of());
 				LoadGenerator directLoad = new LoadGenerator(baseline, Api.OPENAI, baselineModel);
 				LoadGenerator through = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
+			phases.mark("start");
 			upstream.script(100, Duration.ofMillis(50), -1);
 			warm(jitWarmup, streams, lifetime, scalpel, null, directLoad, through);
+			phases.mark("jit warm-up");
 			directLoad.resetFigures();
 			directLoad.recordFrom(System.nanoTime() + warmup.toNanos());
 			List<Outcome> outcomes = directLoad.closedLoop(streams, Long.MAX_VALUE, warmup.plus(duration), lifetime,
@@ -196,14 +199,18 @@ public final class Bench {
 			Histogram directGaps = directLoad.gaps.copy();
 			Histogram directHeaders = directLoad.headers.copy();
 			this.details.put("steady_direct_streams", outcomes.size());
+			phases.mark("direct");
 			upstream.script(2000, Duration.ZERO, -1);
 			double directRate = fullSpeed(directLoad, fastStreams, "fast");
+			phases.mark("direct at full speed");
 			direct = new Direct(directFirst, directGaps, directHeaders, directRate);
 			List<Long> scrapeTimes = new ArrayList<>();
 			Thread scrapes = scrapeProbe(scalpel, scrapeTimes);
 			rewarm(streams, lifetime, scalpel, null, through);
+			phases.mark("re-warm");
 			through.resetFigures();
 			memory = through(upstream, scalpel, through, "steady", direct, streams, duration, warmup, lifetime, null);
+			phases.mark("through Scalpel");
 			scrapes.interrupt();
 			synchronized (scrapeTimes) {
 				this.details.put("steady_scrape_ms", List.copyOf(scrapeTimes));
@@ -213,6 +220,8 @@ public final class Bench {
 						scrapeTimes.size(), "ms", null, null, slowest);
 			}
 		}
+		phases.mark("stop");
+		this.details.put("steady_phase_seconds", phases.seconds);
 		// before.jar=<an older build's jar>: the same steady run through it too, for before/after figures
 		// measured against the same baseline in the same run.
 		String before = System.getProperty("bench.before.jar");
@@ -395,6 +404,21 @@ public final class Bench {
 			return -1;
 		}
 		return (System.nanoTime() - started) / 1_000_000;
+	}
+
+	/** How long each part of a scenario took, in seconds, for what it costs of the 10-minute budget. */
+	private static final class Phases {
+
+		private final Map<String, Double> seconds = new LinkedHashMap<>();
+
+		private long last = System.nanoTime();
+
+		void mark(String phase) {
+			long now = System.nanoTime();
+			this.seconds.put(phase, Math.round((now - this.last) / 1e8) / 10.0);
+			this.last = now;
+		}
+
 	}
 
 	/** Adds {@code value} to the list {@code key} of results.json. */
@@ -631,18 +655,25 @@ public final class Bench {
 		int concurrency = 1000;
 		Duration warmup = Duration.ofSeconds(Integer.getInteger("bench.warmup", 10));
 		Duration lifetime = Duration.ofMillis(1200);
+		Phases phases = new Phases();
 		try (ScalpelProcess scalpel = ScalpelProcess.start(jar, log(scenario), "1g",
 				true, upstream.baseUrl(), List.of("scalpel.slots.max=" + (concurrency + 200), "scalpel.queue.max=1000",
 						"scalpel.auditor.interval=3s"));
 				LoadGenerator load = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
+			phases.mark("start");
 			upstream.script(20, Duration.ofMillis(50), -1);
-			load.closedLoop(concurrency, Long.MAX_VALUE, warmup, lifetime, n -> mixed("warm", n, lifetime));
+			// The warm-up leaves its last streams rather than wait for them (they took 8 s more on a cold
+			// JVM), and the measured streams start once Scalpel has let them all go.
+			load.closedLoop(concurrency, Long.MAX_VALUE, warmup, lifetime, n -> mixed("warm", n, lifetime), true);
+			awaitMetric(scalpel, "scalpel_slots_in_use", 0, Duration.ofSeconds(30));
+			phases.mark("warm-up");
 			load.resetFigures();
 			upstream.stats();
 			long start = System.nanoTime();
 			List<Outcome> outcomes = load.closedLoop(concurrency, total, Duration.ofMinutes(8), lifetime,
 					n -> mixed(scenario.replaceAll("[^a-z]", ""), n, lifetime));
 			double took = seconds(System.nanoTime() - start);
+			phases.mark("streams");
 			ScalpelProcess.sleep(1000);
 			upstream.stats();
 			// A disconnect is matched with the upstream request of its stream. When that request came
@@ -702,7 +733,10 @@ public final class Bench {
 			add(scenario, "scalpel.leaks.reclaimed after churn", leaks, "", "0", leaks == 0);
 			double inUse = prometheus.value("scalpel_slots_in_use");
 			add(scenario, "slots in use after churn", inUse, "", "0", inUse == 0);
+			phases.mark("figures");
 		}
+		phases.mark("stop");
+		this.details.put(key(scenario) + "_phase_seconds", phases.seconds);
 	}
 
 	/**
@@ -713,12 +747,14 @@ public final class Bench {
 	 */
 	private void capacity(Upstream upstream) {
 		int streams = Integer.getInteger("bench.capacity.streams", 9000);
+		Phases phases = new Phases();
 		try (ScalpelProcess scalpel = ScalpelProcess.start(this.jar, this.out.resolve("scalpel-capacity.log"), "512m",
 				false, upstream.baseUrl(),
 				List.of("scalpel.slots.max=" + (streams + 100), "scalpel.queue.max=1000",
 						"scalpel.upstream.first-token-timeout=1h", "scalpel.upstream.idle-timeout=1h",
 						"scalpel.upstream.max-duration=2h", "logging.level.scalpel.streams=warn"));
 				LoadGenerator load = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
+			phases.mark("start");
 			upstream.script(5, Duration.ZERO, 1);
 			// Warm up with a few hundred streams, then measure the heap without them.
 			Disposable warm = Flux.range(0, 300)
@@ -735,6 +771,7 @@ public final class Bench {
 			if (histograms) {
 				scalpel.histogram(this.out.resolve("capacity-histogram-before.txt"));
 			}
+			phases.mark("warm-up");
 			long start = System.nanoTime();
 			// Idle streams never end, so all of them are in flight at once: opened at up to 500 a second
 			// (Scalpel has one core here, and the point is memory, not how fast a storm of opens is taken),
@@ -772,6 +809,7 @@ public final class Bench {
 			}
 			double opened = scalpel.prometheus().value("scalpel_upstream_active");
 			double openTook = seconds(System.nanoTime() - start);
+			phases.mark("open");
 			scalpel.collectGarbage();
 			double after = scalpel.prometheus().value("jvm_memory_used_bytes", "area=\"heap\"");
 			if (histograms) {
@@ -792,7 +830,10 @@ public final class Bench {
 					"streams", null, null);
 			add("capacity", "live heap per idle stream", perStream / 1024, "KiB", null, null);
 			add("capacity", "idle open streams that fit in a 512 MiB heap", fit, "streams", ">= 10,000", fit >= 10_000);
+			phases.mark("heap and release");
 		}
+		phases.mark("stop");
+		this.details.put("capacity_phase_seconds", phases.seconds);
 	}
 
 	/**

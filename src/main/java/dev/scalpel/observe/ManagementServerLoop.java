@@ -1,6 +1,5 @@
 package dev.scalpel.observe;
 
-
 import reactor.netty.resources.LoopResources;
 
 import org.springframework.beans.factory.DisposableBean;
@@ -36,8 +35,9 @@ class ManagementServerLoop {
 	}
 
 	/**
-	 * A factory customizer, not a {@code NettyServerCustomizer} bean: the child context's server factory
-	 * is a plain one of the parent's type, which only {@code WebServerFactoryCustomizer}s reach.
+	 * A factory customizer, not a {@code NettyServerCustomizer} bean: such a bean in this child context
+	 * did not reach the management server (tried: its thread stayed a shared one), while the factory
+	 * customizers of a context are applied to that context's server factory.
 	 */
 	@Bean
 	WebServerFactoryCustomizer<NettyReactiveWebServerFactory> managementServerOnItsOwnLoop(Loop managementLoop) {

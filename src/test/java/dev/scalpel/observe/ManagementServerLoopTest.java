@@ -45,7 +45,8 @@ class ManagementServerLoopTest {
 			assertThat(get(api, "/v1/models", Duration.ofSeconds(10)).statusCode()).isEqualTo(200);
 			assertThat(get(management, "/actuator/health/liveness", Duration.ofSeconds(10)).statusCode()).isEqualTo(200);
 
-			CountDownLatch stalled = stallEveryLoop(HttpResources.get().onServer(true));
+			long stallEnds = System.nanoTime() + STALL.toNanos();
+			CountDownLatch stalled = stallEveryLoop(HttpResources.get().onServer(true), stallEnds);
 			try {
 				assertThat(stalled.await(STALL.toMillis() / 2, TimeUnit.MILLISECONDS)).isTrue();
 				// The API waits for its loops: the stall is real.
@@ -60,20 +61,19 @@ class ManagementServerLoopTest {
 			}
 			finally {
 				// The stall ends by itself; wait for it before closing the context.
-				Thread.sleep(STALL.toMillis());
+				Thread.sleep(Math.max(0, TimeUnit.NANOSECONDS.toMillis(stallEnds - System.nanoTime())));
 			}
 			assertThat(get(api, "/v1/models", Duration.ofSeconds(10)).statusCode()).isEqualTo(200);
 		}
 	}
 
-	/** Keeps every loop of {@code loops} busy for {@link #STALL}; counts down once all of them are. */
-	private static CountDownLatch stallEveryLoop(EventLoopGroup loops) {
+	/** Keeps every loop of {@code loops} busy until {@code end}; counts down once all of them are. */
+	private static CountDownLatch stallEveryLoop(EventLoopGroup loops, long end) {
 		int count = 0;
 		for (EventExecutor ignored : loops) {
 			count++;
 		}
 		CountDownLatch stalled = new CountDownLatch(count);
-		long end = System.nanoTime() + STALL.toNanos();
 		for (EventExecutor loop : loops) {
 			loop.execute(() -> {
 				stalled.countDown();

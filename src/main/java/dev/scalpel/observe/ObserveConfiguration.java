@@ -2,7 +2,9 @@ package dev.scalpel.observe;
 
 import java.time.Duration;
 
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.binder.MeterBinder;
 import reactor.core.scheduler.Schedulers;
 import reactor.netty.http.HttpResources;
 
@@ -36,6 +38,14 @@ class ObserveConfiguration {
 	@Bean
 	StreamLog streamLog() {
 		return new StreamLog();
+	}
+
+	/** Log lines dropped because they came faster than they could be written ({@link AsyncLogging}). */
+	@Bean
+	MeterBinder droppedLogLines() {
+		return registry -> FunctionCounter.builder("scalpel.log.dropped", AsyncLogging.class, unused -> AsyncLogging.dropped())
+			.description("Log lines dropped because they came faster than they could be written")
+			.register(registry);
 	}
 
 	@Bean

@@ -118,6 +118,7 @@ class PrometheusEndToEndTest {
 			.containsEntry("scalpel_streams_rejected_total", "counter")
 			.containsEntry("scalpel_leaks_reclaimed_total", "counter")
 			.containsEntry("scalpel_tokens_total", "counter")
+			.containsEntry("scalpel_log_dropped_total", "counter")
 			.containsEntry("scalpel_queue_wait_seconds", "histogram")
 			.containsEntry("scalpel_stream_ttft_seconds", "histogram")
 			.containsEntry("scalpel_slot_release_seconds", "histogram")
@@ -132,6 +133,7 @@ class PrometheusEndToEndTest {
 		assertThat(scrape.has("scalpel_streams_retained_bytes", "state", "compacted")).isTrue();
 		assertThat(scrape.has("scalpel_streams_started_total")).isTrue();
 		assertThat(scrape.has("scalpel_tokens_total")).isTrue();
+		assertThat(scrape.has("scalpel_log_dropped_total")).isTrue();
 		for (String reason : List.of("overloaded", "invalid", "shutting_down", "upstream_unavailable",
 				"cluster_unavailable")) {
 			assertThat(scrape.has("scalpel_streams_rejected_total", "reason", reason)).as(reason).isTrue();

@@ -13,6 +13,7 @@ import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.web.reactive.function.client.WebClient;
 
+import dev.scalpel.support.Logs;
 import dev.scalpel.ScalpelApplication;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -46,7 +47,7 @@ class OpenServiceTest {
 				.block(WAIT);
 			assertThat(withSomeKey).isEqualTo(200);
 		}
-		assertThat(output.getAll()).contains("WARN").contains("No API keys configured (scalpel.security.keys)");
+		assertThat(Logs.written(output)).contains("WARN").contains("No API keys configured (scalpel.security.keys)");
 	}
 
 	@Test
@@ -62,7 +63,7 @@ class OpenServiceTest {
 				.block(WAIT);
 			assertThat(refused).isEqualTo(401);
 		}
-		assertThat(output.getAll()).contains("1 API key(s) configured")
+		assertThat(Logs.written(output)).contains("1 API key(s) configured")
 			.doesNotContain("No API keys configured")
 			.doesNotContain(hash)
 			.doesNotContain("sk-alice");

@@ -16,6 +16,7 @@ import org.springframework.boot.test.system.OutputCaptureExtension;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 
+import dev.scalpel.support.Logs;
 import dev.scalpel.support.ScalpelTest;
 import dev.scalpel.upstream.fake.Endpoints;
 import dev.scalpel.upstream.fake.ReceivedRequest;
@@ -170,7 +171,7 @@ class ProviderStreamingEndToEndTest extends ApiEndToEndTest {
 			assertThat(this.client.status(listener.streamId()).toString()).doesNotContain(OPENAI_KEY)
 				.doesNotContain(ANTHROPIC_KEY);
 		}
-		assertThat(output.getAll()).contains("upstream call failed")
+		assertThat(Logs.written(output)).contains("upstream call failed")
 			.doesNotContain(OPENAI_KEY)
 			.doesNotContain(ANTHROPIC_KEY);
 	}

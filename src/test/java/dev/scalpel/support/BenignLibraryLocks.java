@@ -23,7 +23,10 @@ import reactor.blockhound.integration.BlockHoundIntegration;
  * queue broken, and every later caller waits forever: the hang once seen in {@code SlotPoolRaceTest};
  * <li>Netty's adaptive buffer allocator takes a {@code StampedLock} while it adds a magazine under
  * contention; thrown from there, BlockHound's error broke a Lettuce connection's reading mid-reply
- * (replies then went to the wrong commands), which no real run would do.
+ * (replies then went to the wrong commands), which no real run would do;
+ * <li>Logback's asynchronous appender (in front of every log line, {@code AsyncLogging}) offers a line
+ * to its queue under the queue's lock, which its writer thread takes for as long as it takes a batch
+ * of lines out; it never waits for room ({@code neverBlock}).
  * </ul>
  */
 public final class BenignLibraryLocks implements BlockHoundIntegration {
@@ -40,6 +43,7 @@ public final class BenignLibraryLocks implements BlockHoundIntegration {
 		builder.allowBlockingCallsInside("java.util.concurrent.ScheduledThreadPoolExecutor$DelayedWorkQueue", "offer");
 		builder.allowBlockingCallsInside("io.netty.buffer.AdaptivePoolingAllocator$MagazineGroup", "tryExpandMagazines");
 		builder.allowBlockingCallsInside("io.netty.buffer.AdaptivePoolingAllocator$Magazine", "free");
+		builder.allowBlockingCallsInside("ch.qos.logback.core.AsyncAppenderBase", "put");
 	}
 
 }

@@ -109,6 +109,13 @@ final class ManagedStream {
 
 	private @Nullable Permit permit;
 
+	/**
+	 * The slot of a generation that has ended but may not have been given back yet: {@link #end} hands
+	 * it to the caller, which closes the upstream call first and frees the slot after. Until
+	 * {@link #released()}, the leak auditor counts it as this stream's.
+	 */
+	private @Nullable Permit releasing;
+
 	private @Nullable Disposable generation;
 
 	private @Nullable Disposable deadline;
@@ -415,12 +422,18 @@ final class ManagedStream {
 		appendStatus(StreamEvent.terminalType(this.status));
 		Held held = new Held(this.generation, this.acquisition, this.permit, this.deadline, this.timer,
 				this.createdNanos, this.startedNanos);
+		this.releasing = this.permit;
 		this.generation = null;
 		this.acquisition = null;
 		this.permit = null;
 		this.deadline = null;
 		this.timer = null;
 		return held;
+	}
+
+	/** The resources {@link #end} handed out have been let go. */
+	synchronized void released() {
+		this.releasing = null;
 	}
 
 	// --- listeners
@@ -494,13 +507,13 @@ final class ManagedStream {
 	}
 
 	/** What the leak auditor reads of a stream, taken under its monitor. */
-	record Audit(StreamStatus status, @Nullable Permit permit, long startedNanos, long endedNanos,
-			boolean everAttached, long unattendedSince, long createdNanos, List<Listener> listeners) {
+	record Audit(StreamStatus status, @Nullable Permit permit, @Nullable Permit releasing, long startedNanos,
+			long endedNanos, boolean everAttached, long unattendedSince, long createdNanos, List<Listener> listeners) {
 	}
 
 	synchronized Audit audit() {
-		return new Audit(this.status, this.permit, this.startedNanos, this.endedNanos, this.everAttached,
-				this.unattendedSince, this.createdNanos, List.copyOf(this.listeners));
+		return new Audit(this.status, this.permit, this.releasing, this.startedNanos, this.endedNanos,
+				this.everAttached, this.unattendedSince, this.createdNanos, List.copyOf(this.listeners));
 	}
 
 	/** Tells every attached listener that events may be waiting. */

@@ -49,14 +49,12 @@ public final class AsyncLogging implements ApplicationListener<ApplicationEnviro
 		if (!(LoggerFactory.getILoggerFactory() instanceof LoggerContext context)) {
 			return;
 		}
-		Binder binder = Binder.get(event.getEnvironment());
-		boolean async = binder.bind("scalpel.logging.async", Boolean.class).orElse(true);
-		int queueSize = binder.bind("scalpel.logging.queue-size", Integer.class)
-			.orElse(LoggingProperties.DEFAULT_QUEUE_SIZE);
+		LoggingProperties logging = Binder.get(event.getEnvironment())
+			.bindOrCreate("scalpel.logging", LoggingProperties.class);
 		// A queue size out of range is left to the properties' validation, which fails the start with
 		// Spring Boot's usual message once the context binds them.
-		if (async && queueSize >= LoggingProperties.MIN_QUEUE_SIZE) {
-			wrap(context, queueSize);
+		if (logging.async() && logging.queueSize() >= LoggingProperties.MIN_QUEUE_SIZE) {
+			wrap(context, logging.queueSize());
 		}
 	}
 

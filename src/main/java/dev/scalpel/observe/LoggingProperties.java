@@ -19,9 +19,7 @@ import org.springframework.validation.annotation.Validated;
 @Validated
 @ConfigurationProperties("scalpel.logging")
 public record LoggingProperties(@DefaultValue("true") boolean async,
-		@DefaultValue("" + LoggingProperties.DEFAULT_QUEUE_SIZE) @Min(LoggingProperties.MIN_QUEUE_SIZE) int queueSize) {
-
-	static final int DEFAULT_QUEUE_SIZE = 8192;
+		@DefaultValue("8192") @Min(LoggingProperties.MIN_QUEUE_SIZE) int queueSize) {
 
 	static final int MIN_QUEUE_SIZE = 1;
 

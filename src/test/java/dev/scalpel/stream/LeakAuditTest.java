@@ -76,20 +76,13 @@ class LeakAuditTest {
 		StreamManager manager = Harness.manager(this.slots, Harness.streams(), Harness.upstream(), upstream);
 		LeakAuditor auditor = new LeakAuditor(manager, this.registry, ENDING_SLACK, Schedulers.parallel());
 		String id = running(manager, ENDING_SLACK);
-		Thread cancel = new Thread(() -> manager.cancel(id));
-		cancel.start();
-		try {
-			assertThat(upstream.closing.await(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+		whileItsEndCloses(manager, id, upstream, () -> {
 			assertThat(manager.status(id).status()).isEqualTo("cancelled");
 			assertThat(this.slots.inUse()).as("freed once the upstream call is closed").isEqualTo(1);
 
 			assertThat(auditor.audit()).isEmpty();
 			assertThat(this.slots.inUse()).isEqualTo(1);
-		}
-		finally {
-			upstream.close.countDown();
-			cancel.join(WAIT.toMillis());
-		}
+		});
 		assertThat(this.slots.inUse()).isZero();
 		assertThat(auditor.audit()).isEmpty();
 		assertThat(reclaimed("slot")).isZero();
@@ -105,10 +98,7 @@ class LeakAuditTest {
 		StreamManager manager = Harness.manager(this.slots, Harness.streams(), Harness.upstream(), upstream);
 		LeakAuditor auditor = auditor(manager);
 		String id = running(manager, SLACK);
-		Thread cancel = new Thread(() -> manager.cancel(id));
-		cancel.start();
-		try {
-			assertThat(upstream.closing.await(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+		whileItsEndCloses(manager, id, upstream, () -> {
 			Await.atMost(WAIT).during(SLACK.multipliedBy(2)).until(() -> true);
 
 			assertThat(auditor.audit()).containsExactlyInAnyOrder(
@@ -116,11 +106,7 @@ class LeakAuditTest {
 					new StreamManager.Leak("listener", id, "listener still attached after the terminal event"));
 			assertThat(this.slots.inUse()).isZero();
 			assertThat(reclaimed("slot")).isEqualTo(1);
-		}
-		finally {
-			upstream.close.countDown();
-			cancel.join(WAIT.toMillis());
-		}
+		});
 		// The end frees it too when its close returns: still free, not freed twice.
 		assertThat(this.slots.inUse()).isZero();
 		assertThat(auditor.audit()).isEmpty();
@@ -134,6 +120,24 @@ class LeakAuditTest {
 		Await.atMost(WAIT).until(() -> "in_progress".equals(manager.status(id).status()));
 		Await.atMost(WAIT).during(slack.plus(SLACK)).until(() -> true);
 		return id;
+	}
+
+	/**
+	 * Cancels the stream on a thread of its own and runs {@code check} while that cancel is inside the
+	 * end, closing the upstream call; then lets the close finish and waits for the cancel to return.
+	 */
+	private static void whileItsEndCloses(StreamManager manager, String id, SlowToClose upstream, Runnable check)
+			throws InterruptedException {
+		Thread cancel = new Thread(() -> manager.cancel(id));
+		cancel.start();
+		try {
+			assertThat(upstream.closing.await(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+			check.run();
+		}
+		finally {
+			upstream.close.countDown();
+			cancel.join(WAIT.toMillis());
+		}
 	}
 
 	/** An upstream whose calls never answer and take until {@link #close} to close when cancelled. */

@@ -24,9 +24,11 @@ import reactor.blockhound.integration.BlockHoundIntegration;
  * <li>Netty's adaptive buffer allocator takes a {@code StampedLock} while it adds a magazine under
  * contention; thrown from there, BlockHound's error broke a Lettuce connection's reading mid-reply
  * (replies then went to the wrong commands), which no real run would do;
- * <li>Logback's asynchronous appender (in front of every log line, {@code AsyncLogging}) offers a line
- * to its queue under the queue's lock, which its writer thread takes for as long as it takes a batch
- * of lines out; it never waits for room ({@code neverBlock}).
+ * <li>Logback's asynchronous appender (in front of every log line, {@code AsyncLogging}) reads its
+ * queue's free room and offers the line under the queue's lock, which its writer thread takes for as
+ * long as it takes a batch of lines out; it never waits for room ({@code neverBlock}). The room is read
+ * by Logback's own {@code append} (for its discarding threshold) and by Scalpel's counting subclass,
+ * whose {@code append} holds both.
  * </ul>
  */
 public final class BenignLibraryLocks implements BlockHoundIntegration {
@@ -43,7 +45,7 @@ public final class BenignLibraryLocks implements BlockHoundIntegration {
 		builder.allowBlockingCallsInside("java.util.concurrent.ScheduledThreadPoolExecutor$DelayedWorkQueue", "offer");
 		builder.allowBlockingCallsInside("io.netty.buffer.AdaptivePoolingAllocator$MagazineGroup", "tryExpandMagazines");
 		builder.allowBlockingCallsInside("io.netty.buffer.AdaptivePoolingAllocator$Magazine", "free");
-		builder.allowBlockingCallsInside("ch.qos.logback.core.AsyncAppenderBase", "put");
+		builder.allowBlockingCallsInside("dev.scalpel.observe.AsyncLogging$CountingAsyncAppender", "append");
 	}
 
 }

@@ -788,11 +788,12 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 			}
 			else if (failure instanceof UpstreamFailure upstream
 					&& upstream.kind() == UpstreamFailure.Kind.CONNECT_TIMEOUT) {
+				failed(upstream);
 				end(this.stream, FinishReason.TIMEOUT, new StreamView.ErrorView("timeout", upstream.getMessage(),
 						upstream.endpoint(), null, null), ManagedStream.Guard.NONE);
 			}
 			else if (failure instanceof UpstreamFailure upstream) {
-				logger.debug("Stream " + this.stream.id() + ": upstream call failed: " + upstream.getMessage());
+				failed(upstream);
 				end(this.stream, FinishReason.UPSTREAM_ERROR, new StreamView.ErrorView("upstream_error",
 						upstream.getMessage(), upstream.endpoint(), upstream.status(), upstream.providerType()),
 						ManagedStream.Guard.NONE);
@@ -806,6 +807,22 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 				logger.warn("Stream " + this.stream.id() + ": upstream call failed", failure);
 				end(this.stream, FinishReason.UPSTREAM_ERROR, error("upstream_error", "the upstream call failed"),
 						ManagedStream.Guard.NONE);
+			}
+		}
+
+		/**
+		 * One line per failed call, without a stack trace: the failure's message already says what happened
+		 * (and is the one the stream's status shows). A request the provider judged wrong is the caller's
+		 * business, at INFO; anything that says something about the provider, at WARN.
+		 */
+		private void failed(UpstreamFailure upstream) {
+			String line = "Stream " + this.stream.id() + ": upstream call to " + upstream.endpoint() + " failed: "
+					+ upstream.getMessage();
+			if (upstream.countsAsFailure()) {
+				logger.warn(line);
+			}
+			else {
+				logger.info(line);
 			}
 		}
 

@@ -171,7 +171,7 @@ class ProviderStreamingEndToEndTest extends ApiEndToEndTest {
 			assertThat(this.client.status(listener.streamId()).toString()).doesNotContain(OPENAI_KEY)
 				.doesNotContain(ANTHROPIC_KEY);
 		}
-		assertThat(Logs.written(output)).contains("upstream call failed")
+		assertThat(Logs.written(output)).contains(": upstream call to ")
 			.doesNotContain(OPENAI_KEY)
 			.doesNotContain(ANTHROPIC_KEY);
 	}

@@ -1046,6 +1046,8 @@ public final class Bench {
 		machine.put("cores", Cpus.cores());
 		machine.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
 		machine.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
+		ScalpelProcess.Jvm scalpel = ScalpelProcess.Jvm.configured();
+		machine.put("scalpel_java", scalpel.java() + " (" + ScalpelProcess.Jvm.version(scalpel.java()) + ")");
 		machine.put("cpus", Cpus.describe());
 		try {
 			machine.put("cpu", Files.readAllLines(Path.of("/proc/cpuinfo"))

@@ -12,6 +12,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 import org.jspecify.annotations.Nullable;
@@ -52,10 +54,68 @@ final class ScalpelProcess implements AutoCloseable {
 	 */
 	record Jvm(String java, String options) {
 
-		/** The bench's own JDK with {@code scalpel.jvm} options. */
+		/**
+		 * Scalpel's JVM: {@code scalpel.java} if set, else {@link #imageJava()}, with {@code scalpel.jvm}
+		 * options.
+		 */
 		static Jvm configured() {
-			return new Jvm(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-					System.getProperty("bench.scalpel.jvm", "").strip());
+			String java = System.getProperty("bench.scalpel.java");
+			return new Jvm((java != null) ? java : imageJava(), System.getProperty("bench.scalpel.jvm", "").strip());
+		}
+
+		/**
+		 * A {@code java} of the major version the container image runs ({@code image.base}, e.g.
+		 * {@code eclipse-temurin:25-jre}): the bench's own if it is that version, else the first JDK of
+		 * that version under {@code /usr/lib/jvm} (by its {@code release} file), else the bench's own, with
+		 * a warning: Scalpel is measured as it runs in its image where the machine allows.
+		 */
+		static String imageJava() {
+			String own = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+			Matcher base = Pattern.compile(":(\\d+)").matcher(System.getProperty("bench.image.base", ""));
+			if (!base.find()) {
+				return own;
+			}
+			int wanted = Integer.parseInt(base.group(1));
+			if (Runtime.version().feature() == wanted) {
+				return own;
+			}
+			Path jvms = Path.of("/usr/lib/jvm");
+			if (Files.isDirectory(jvms)) {
+				try (Stream<Path> homes = Files.list(jvms)) {
+					for (Path home : homes.sorted().toList()) {
+						Path release = home.resolve("release");
+						Path java = home.resolve("bin").resolve("java");
+						if (Files.isRegularFile(release) && Files.isExecutable(java)
+								&& feature(Files.readString(release)) == wanted) {
+							return java.toString();
+						}
+					}
+				}
+				catch (IOException ex) {
+					throw new UncheckedIOException(ex);
+				}
+			}
+			System.out.println("   (no Java " + wanted + ", the image's, found in /usr/lib/jvm: Scalpel runs on "
+					+ Runtime.version().feature() + "; set scalpel.java=)");
+			return own;
+		}
+
+		/** The feature version in a JDK's {@code release} file ({@code JAVA_VERSION="25.0.3"}), or -1. */
+		static int feature(String release) {
+			Matcher version = Pattern.compile("(?m)^JAVA_VERSION=\"(?:1\\.)?(\\d+)").matcher(release);
+			return version.find() ? Integer.parseInt(version.group(1)) : -1;
+		}
+
+		/** The {@code java.version} of a launcher, from its JDK's {@code release} file ("unknown" if none). */
+		static String version(String java) {
+			Path release = Path.of(java).toAbsolutePath().getParent().getParent().resolve("release");
+			try {
+				Matcher version = Pattern.compile("(?m)^JAVA_VERSION=\"([^\"]+)\"").matcher(Files.readString(release));
+				return version.find() ? version.group(1) : "unknown";
+			}
+			catch (IOException ex) {
+				return "unknown";
+			}
 		}
 
 		/** {@code alt.java} and {@code alt.jvm}, for the {@code steady (alt)} variant; null when neither is set. */
@@ -131,8 +191,16 @@ final class ScalpelProcess implements AutoCloseable {
 			if (Files.exists(unpacked)) {
 				return unpacked;
 			}
+			// Earlier builds of the same jar are of no more use.
+			String samePath = Integer.toHexString(absolute.toString().hashCode()) + "-";
+			if (Files.isDirectory(destination.getParent())) {
+				try (Stream<Path> earlier = Files.list(destination.getParent())) {
+					for (Path old : earlier.filter(path -> path.getFileName().toString().startsWith(samePath)).toList()) {
+						deleteRecursively(old);
+					}
+				}
+			}
 			Path partial = destination.resolveSibling(build + ".partial");
-			deleteRecursively(partial);
 			Process extract = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
 					"-Djarmode=tools", "-jar", absolute.toString(), "extract", "--destination", partial.toString())
 				.redirectErrorStream(true)

@@ -66,6 +66,24 @@ class WorkflowsTest {
 		assertThat(Files.readString(Path.of("README.md"))).contains("\n./mvnw verify\n");
 	}
 
+	/** The tests run on the Java the code is built for and on the Java of the container image's base. */
+	@Test
+	@SuppressWarnings("unchecked")
+	void ciTestsOnTheBuildsJavaAndOnTheImagesJava() throws IOException {
+		String pom = Files.readString(Path.of("pom.xml"));
+		Matcher built = Pattern.compile("<java.version>(\\d+)</java.version>").matcher(pom);
+		Matcher image = Pattern.compile("<image.base>eclipse-temurin:(\\d+)-jre</image.base>").matcher(pom);
+		assertThat(built.find()).as("java.version in pom.xml").isTrue();
+		assertThat(image.find()).as("image.base in pom.xml").isTrue();
+
+		Map<String, Object> strategy = (Map<String, Object>) jobs(load("ci.yml")).get("test").get("strategy");
+		List<String> javas = ((List<Object>) ((Map<String, Object>) strategy.get("matrix")).get("java")).stream()
+			.map(String::valueOf)
+			.toList();
+		assertThat(javas).containsExactlyInAnyOrder(built.group(1), image.group(1));
+		assertThat(Files.readString(WORKFLOWS.resolve("ci.yml"))).contains("java-version: ${{ matrix.java }}");
+	}
+
 	@Test
 	void releasePushesTheImageWithJibAndTheChart() throws IOException {
 		Map<String, Object> release = load("release.yml");

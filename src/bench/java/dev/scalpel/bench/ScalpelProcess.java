@@ -106,6 +106,12 @@ final class ScalpelProcess implements AutoCloseable {
 			return version.find() ? Integer.parseInt(version.group(1)) : -1;
 		}
 
+		/** The feature version of a {@code java.version} string ({@code 25.0.3}), or -1. */
+		static int featureOf(String version) {
+			Matcher feature = Pattern.compile("^(?:1\\.)?(\\d+)").matcher(version);
+			return feature.find() ? Integer.parseInt(feature.group(1)) : -1;
+		}
+
 		/** The {@code java.version} of a launcher, from its JDK's {@code release} file ("unknown" if none). */
 		static String version(String java) {
 			Path release = Path.of(java).toAbsolutePath().getParent().getParent().resolve("release");
@@ -141,6 +147,10 @@ final class ScalpelProcess implements AutoCloseable {
 		}
 		if (!jvm.options().matches(".*-XX:\\+Use\\w+GC.*")) {
 			command.add("-XX:+UseG1GC");
+		}
+		// As the image runs it (its jvmFlags in pom.xml), on a Java that has the option.
+		if (Jvm.featureOf(Jvm.version(jvm.java())) >= 25 && !jvm.options().contains("CompactObjectHeaders")) {
+			command.add("-XX:+UseCompactObjectHeaders");
 		}
 		if (!jvm.options().isEmpty()) {
 			command.addAll(List.of(jvm.options().split("\\s+")));

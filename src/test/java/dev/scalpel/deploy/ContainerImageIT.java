@@ -51,7 +51,8 @@ class ContainerImageIT {
 		List<String> entrypoint = new ArrayList<>();
 		config.path("config").path("Entrypoint").forEach(part -> entrypoint.add(part.asString()));
 		assertThat(entrypoint).first().isEqualTo("java");
-		assertThat(entrypoint).contains("-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError");
+		assertThat(entrypoint).contains("-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError",
+				"-XX:+UseCompactObjectHeaders");
 		assertThat(entrypoint).last().isEqualTo("dev.scalpel.ScalpelApplication");
 		assertThat(entrypoint).doesNotContain("-Xmx", "-Xms");
 	}

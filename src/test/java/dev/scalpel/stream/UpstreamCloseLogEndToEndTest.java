@@ -110,32 +110,36 @@ class UpstreamCloseLogEndToEndTest extends ApiEndToEndTest {
 	@Test
 	void aConnectionTheProviderResetsIsLoggedOnceByScalpelWithoutAStackTrace(CapturedOutput output) {
 		upstream.enqueue(Script.words(10).interval(Duration.ofMillis(20)).resetAfter(2));
-		EventRecorder listener = this.client.open("{\"model\":\"model-up\",\"prompt\":\"Hi\"}");
-		String id = listener.awaitEvent("stream.started").streamId();
-		listener.awaitCompletion();
 
-		JsonNode status = this.client.status(id);
-		assertThat(status.path("finish_reason").asString()).isEqualTo("upstream_error");
-		String message = status.path("error").path("message").asString();
-		assertThat(message).isEqualTo("the provider reset the connection");
-		assertThat(log(output, id)).singleElement()
-			.satisfies(l -> assertThat(l).contains("WARN").contains("upstream call to provider failed").endsWith(message));
+		assertThat(failsAndIsLoggedOnce("model-up", "provider", "upstream_error", output))
+			.isEqualTo("the provider reset the connection");
 		assertNoConnectionWarning(output);
 	}
 
 	@Test
 	void aProviderThatDoesNotAnswerTheConnectIsLoggedOnceByScalpel(CapturedOutput output) {
-		EventRecorder listener = this.client.open("{\"model\":\"model-hole\",\"prompt\":\"Hi\"}");
+		assertThat(failsAndIsLoggedOnce("model-hole", "hole", "timeout", output)).contains("connect");
+		Await.atMost(StreamsClient.TIMEOUT).until(() -> blackhole.pendingConnects() == 0);
+	}
+
+	/**
+	 * Runs a stream of the model to its end, which must be {@code finishReason}; Scalpel's log has one
+	 * line about its call, at WARN, naming the endpoint and ending with the message the status shows.
+	 * @return that message
+	 */
+	private String failsAndIsLoggedOnce(String model, String endpoint, String finishReason, CapturedOutput output) {
+		EventRecorder listener = this.client.open("{\"model\":\"" + model + "\",\"prompt\":\"Hi\"}");
 		String id = listener.awaitEvent("stream.started").streamId();
 		listener.awaitCompletion();
 
 		JsonNode status = this.client.status(id);
-		assertThat(status.path("finish_reason").asString()).isEqualTo("timeout");
+		assertThat(status.path("finish_reason").asString()).isEqualTo(finishReason);
 		String message = status.path("error").path("message").asString();
-		assertThat(message).contains("connect");
 		assertThat(log(output, id)).singleElement()
-			.satisfies(l -> assertThat(l).contains("WARN").contains("upstream call to hole failed").endsWith(message));
-		Await.atMost(StreamsClient.TIMEOUT).until(() -> blackhole.pendingConnects() == 0);
+			.satisfies(line -> assertThat(line).contains("WARN")
+				.contains("upstream call to " + endpoint + " failed")
+				.endsWith(message));
+		return message;
 	}
 
 	private long end(Trigger trigger, String id, EventRecorder listener) {

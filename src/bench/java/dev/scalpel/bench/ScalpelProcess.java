@@ -83,10 +83,8 @@ final class ScalpelProcess implements AutoCloseable {
 			if (Files.isDirectory(jvms)) {
 				try (Stream<Path> homes = Files.list(jvms)) {
 					for (Path home : homes.sorted().toList()) {
-						Path release = home.resolve("release");
 						Path java = home.resolve("bin").resolve("java");
-						if (Files.isRegularFile(release) && Files.isExecutable(java)
-								&& feature(Files.readString(release)) == wanted) {
+						if (Files.isExecutable(java) && featureOf(version(java.toString())) == wanted) {
 							return java.toString();
 						}
 					}
@@ -98,12 +96,6 @@ final class ScalpelProcess implements AutoCloseable {
 			System.out.println("   (no Java " + wanted + ", the image's, found in /usr/lib/jvm: Scalpel runs on "
 					+ Runtime.version().feature() + "; set scalpel.java=)");
 			return own;
-		}
-
-		/** The feature version in a JDK's {@code release} file ({@code JAVA_VERSION="25.0.3"}), or -1. */
-		static int feature(String release) {
-			Matcher version = Pattern.compile("(?m)^JAVA_VERSION=\"(?:1\\.)?(\\d+)").matcher(release);
-			return version.find() ? Integer.parseInt(version.group(1)) : -1;
 		}
 
 		/** The feature version of a {@code java.version} string ({@code 25.0.3}), or -1. */
@@ -187,14 +179,14 @@ final class ScalpelProcess implements AutoCloseable {
 	 * The jar as the container image runs it: unpacked, its dependencies as separate jars on the class
 	 * path rather than nested in one (Jib lays the image out that way; Spring Boot's
 	 * {@code -Djarmode=tools extract} gives the same for {@code java -jar}). Unpacked once per jar and
-	 * build, under {@code target/bench/extracted}. On one core Scalpel started in about 19 s unpacked
-	 * against 23–25 s from the nested jar (session 12, by hand): each scenario pays a start.
+	 * build, under {@code target/bench/extracted}. On one core Scalpel started in 17–20 s unpacked
+	 * against 23–28 s from the nested jar (sessions 12 and 13, by hand): each scenario pays a start.
 	 */
 	static synchronized Path extracted(Path jar) {
 		try {
 			Path absolute = jar.toAbsolutePath().normalize();
-			String build = Integer.toHexString(absolute.toString().hashCode()) + "-" + Files.size(absolute) + "-"
-					+ Files.getLastModifiedTime(absolute).toMillis();
+			String samePath = Integer.toHexString(absolute.toString().hashCode()) + "-";
+			String build = samePath + Files.size(absolute) + "-" + Files.getLastModifiedTime(absolute).toMillis();
 			Path destination = Path.of(System.getProperty("bench.out", "target/bench"), "extracted", build)
 				.toAbsolutePath();
 			Path unpacked = destination.resolve(absolute.getFileName());
@@ -202,7 +194,6 @@ final class ScalpelProcess implements AutoCloseable {
 				return unpacked;
 			}
 			// Earlier builds of the same jar are of no more use.
-			String samePath = Integer.toHexString(absolute.toString().hashCode()) + "-";
 			if (Files.isDirectory(destination.getParent())) {
 				try (Stream<Path> earlier = Files.list(destination.getParent())) {
 					for (Path old : earlier.filter(path -> path.getFileName().toString().startsWith(samePath)).toList()) {

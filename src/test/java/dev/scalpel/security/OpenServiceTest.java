@@ -63,10 +63,14 @@ class OpenServiceTest {
 				.block(WAIT);
 			assertThat(refused).isEqualTo(401);
 		}
-		assertThat(Logs.written(output)).contains("1 API key(s) configured")
+		String log = Logs.written(output);
+		assertThat(log).contains("1 API key(s) configured")
 			.doesNotContain("No API keys configured")
 			.doesNotContain(hash)
 			.doesNotContain("sk-alice");
+		// A configured service starts without a warning (SpringDoc's "enabled by default" ones included).
+		assertThat(log.lines().filter(line -> line.contains(" WARN ") && !line.contains("written-marker")))
+			.as("warnings logged by a service started with keys").isEmpty();
 	}
 
 	private static ConfigurableApplicationContext start(String... args) {

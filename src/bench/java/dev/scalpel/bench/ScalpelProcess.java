@@ -60,7 +60,14 @@ final class ScalpelProcess implements AutoCloseable {
 		 */
 		static Jvm configured() {
 			String java = System.getProperty("bench.scalpel.java");
-			return new Jvm((java != null) ? java : imageJava(), System.getProperty("bench.scalpel.jvm", "").strip());
+			return new Jvm((java != null) ? java : ImageJava.LAUNCHER, System.getProperty("bench.scalpel.jvm", "").strip());
+		}
+
+		/** {@link #imageJava()}, looked for once per run (each Scalpel start asks). */
+		private static final class ImageJava {
+
+			static final String LAUNCHER = imageJava();
+
 		}
 
 		/**
@@ -106,8 +113,9 @@ final class ScalpelProcess implements AutoCloseable {
 
 		/** The {@code java.version} of a launcher, from its JDK's {@code release} file ("unknown" if none). */
 		static String version(String java) {
-			Path release = Path.of(java).toAbsolutePath().getParent().getParent().resolve("release");
 			try {
+				// Through links (/usr/bin/java) to the JDK's own bin/java.
+				Path release = Path.of(java).toRealPath().getParent().getParent().resolve("release");
 				Matcher version = Pattern.compile("(?m)^JAVA_VERSION=\"([^\"]+)\"").matcher(Files.readString(release));
 				return version.find() ? version.group(1) : "unknown";
 			}

@@ -69,7 +69,7 @@ class OpenServiceTest {
 			.doesNotContain(hash)
 			.doesNotContain("sk-alice");
 		// A configured service starts without a warning (SpringDoc's "enabled by default" ones included).
-		assertThat(log.lines().filter(line -> line.contains(" WARN ") && !line.contains("written-marker")))
+		assertThat(log.lines().filter(line -> line.contains(" WARN ") && !line.contains(Logs.MARKER)))
 			.as("warnings logged by a service started with keys").isEmpty();
 	}
 

@@ -18,12 +18,15 @@ public final class Logs {
 
 	private static final Logger logger = LoggerFactory.getLogger(Logs.class);
 
+	/** How the marker lines {@link #written} logs begin: a test that counts lines leaves them out. */
+	public static final String MARKER = "written-marker-";
+
 	private Logs() {
 	}
 
 	/** The captured output, once every line logged before this call has been written to it. */
 	public static String written(CapturedOutput output) {
-		String marker = "written-marker-" + UUID.randomUUID();
+		String marker = MARKER + UUID.randomUUID();
 		logger.warn(marker);
 		Await.atMost(Duration.ofSeconds(10)).until(() -> output.getAll().contains(marker));
 		return output.getAll();

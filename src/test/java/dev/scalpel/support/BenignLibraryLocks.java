@@ -30,6 +30,8 @@ import reactor.blockhound.integration.BlockHoundIntegration;
  * by Logback's own {@code append} (for its discarding threshold) and by Scalpel's counting subclass,
  * whose {@code append} holds both.
  * </ul>
+ * And one test blocks event loops on purpose: {@code ClosedBeforeReadEndToEndTest} holds the server's
+ * loops for a moment, so that connections made meanwhile are read with their close.
  */
 public final class BenignLibraryLocks implements BlockHoundIntegration {
 
@@ -46,6 +48,7 @@ public final class BenignLibraryLocks implements BlockHoundIntegration {
 		builder.allowBlockingCallsInside("io.netty.buffer.AdaptivePoolingAllocator$MagazineGroup", "tryExpandMagazines");
 		builder.allowBlockingCallsInside("io.netty.buffer.AdaptivePoolingAllocator$Magazine", "free");
 		builder.allowBlockingCallsInside("dev.scalpel.observe.AsyncLogging$CountingAsyncAppender", "append");
+		builder.allowBlockingCallsInside("dev.scalpel.stream.ClosedBeforeReadEndToEndTest$HeldLoops", "holdLoop");
 	}
 
 }

@@ -15,6 +15,7 @@ import java.util.concurrent.locks.LockSupport;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.epoll.Epoll;
 import io.netty.util.concurrent.EventExecutor;
 import org.junit.jupiter.api.Test;
 
@@ -25,12 +26,13 @@ import dev.scalpel.support.Await;
 import dev.scalpel.support.ScalpelTest;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * A client that sends its start and closes its connection before Scalpel has read the request (a
  * client that gave up while its request waited, as under load) gets no upstream call: Scalpel reads
- * the request and the close in the same turn of its event loop, and the call it would have made for
- * the stream goes out only after that turn, by when the stream has ended. Real sockets; the server's
+ * the request and the close in the same turn of its event loop (on the epoll transport), and the call
+ * it would have made for the stream goes out only after that turn, by when the stream has ended. Real sockets; the server's
  * event loops are held for a moment so that each request and its close are both there when the
  * server reads. In {@code churn}, before this, 11 % of the streams made a call for nobody.
  */
@@ -52,6 +54,12 @@ class ClosedBeforeReadEndToEndTest extends ApiEndToEndTest {
 
 	@Test
 	void aStartWhoseClientClosedBeforeItWasReadCallsNobody() throws Exception {
+		// The epoll transport (Linux x86_64, where Reactor Netty ships it; the image's) reads a close that
+		// came with the request in the same turn. Netty's NIO transport, used elsewhere or with
+		// reactor.netty.native=false, reads it a turn later: there each of these clients' calls goes out
+		// and is closed at once (tried: 10 of 10), which the other test covers.
+		assumeTrue(Epoll.isAvailable() && !"false".equals(System.getProperty("reactor.netty.native")),
+				"the server runs on Netty's epoll transport");
 		int calls = this.controlled.calls().size();
 		double disconnected = disconnected();
 		for (int round = 0; round < ROUNDS; round++) {

@@ -2,6 +2,7 @@ package dev.scalpel.stream;
 
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
@@ -90,6 +91,9 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 	private final StreamIds ids = new StreamIds();
 
 	private final AtomicLong order = new AtomicLong();
+
+	/** Held while a start takes its order and its creation time. */
+	private final Object creation = new Object();
 
 	private final StreamObserver observer;
 
@@ -190,9 +194,17 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		route.source().admit();
 		// The key's quota last: a start refused for any other reason does not count against it.
 		boolean counted = this.quotas.admit(caller);
-		ManagedStream stream = new ManagedStream(this.ids.next(), this.order.incrementAndGet(),
+		// The list is newest first by this order, and shows created_at: both are taken together, or two
+		// starts on two event loops in the same millisecond could get them in opposite orders.
+		long order;
+		Instant created;
+		synchronized (this.creation) {
+			order = this.order.incrementAndGet();
+			created = this.clock.instant();
+		}
+		ManagedStream stream = new ManagedStream(this.ids.next(), order,
 				valid.generation().withModel(route.upstreamModel()).withOptions(options), valid.generation().model(),
-				route.source(), valid.background(), valid.metadata(), caller.owner(), counted, this.clock.instant(),
+				route.source(), valid.background(), valid.metadata(), caller.owner(), counted, created,
 				this.properties.maxEvents(), this.encoder, this.shared);
 		Acquisition acquisition = null;
 		if (listen || valid.background()) {

@@ -63,9 +63,14 @@ final class Harness {
 
 	static StreamManager manager(SlotPool slots, StreamProperties streams, UpstreamProperties upstream,
 			Scheduler timers, StreamRegistry registry, TokenSource... sources) {
+		return manager(slots, streams, upstream, timers, registry, Clock.systemUTC(), sources);
+	}
+
+	static StreamManager manager(SlotPool slots, StreamProperties streams, UpstreamProperties upstream,
+			Scheduler timers, StreamRegistry registry, Clock clock, TokenSource... sources) {
 		StreamManager manager = new StreamManager(slots, new ModelRouter(List.of(sources)), registry, streams,
 				upstream, limits(), "simulated",
-				Duration.ofSeconds(1), JSON, Clock.systemUTC(), timers, new StreamObserver() {
+				Duration.ofSeconds(1), JSON, clock, timers, new StreamObserver() {
 				}, SharedStreams.NONE);
 		manager.start();
 		return manager;

@@ -1,9 +1,23 @@
 package dev.scalpel.stream;
 
+import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 import org.junit.jupiter.api.Test;
 import reactor.core.publisher.Flux;
+import reactor.core.scheduler.Schedulers;
 
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.stream.Harness.Recorder;
@@ -47,6 +61,69 @@ class StreamManagerTest {
 		assertThat(waitingThird.events).extracting(StreamEvent::data)
 			.containsExactly(waitingThird.events.get(0).data(), "{\"queue_position\":3}", "{\"queue_position\":2}",
 					"{\"queue_position\":1}");
+		manager.stop();
+	}
+
+	@Test
+	void theListsNewestFirstAgreesWithCreatedAtWhenStartsRace() throws Exception {
+		// A clock a millisecond further on at every reading, so that any two starts whose order and
+		// created_at were taken interleaved show as a list out of created_at order. Seen in the full
+		// suite: two starts on two event loops in the same millisecond, listed in the wrong order.
+		AtomicLong millis = new AtomicLong(Instant.parse("2026-01-01T00:00:00Z").toEpochMilli());
+		Clock ticking = new Clock() {
+
+			@Override
+			public Instant instant() {
+				return Instant.ofEpochMilli(millis.incrementAndGet());
+			}
+
+			@Override
+			public ZoneId getZone() {
+				return ZoneOffset.UTC;
+			}
+
+			@Override
+			public Clock withZone(ZoneId zone) {
+				throw new UnsupportedOperationException();
+			}
+
+		};
+		SlotPool slots = new SlotPool(1, 1, Duration.ofSeconds(30));
+		StreamManager manager = Harness.manager(slots, Harness.streams(), Harness.upstream(), Schedulers.parallel(),
+				new InMemoryStreamRegistry(Duration.ofMinutes(10), Harness.streams().retentionBytes()), ticking,
+				this.upstream);
+		int threads = 4;
+		int startsEach = 2_500;
+		ExecutorService starters = Executors.newFixedThreadPool(threads);
+		CountDownLatch go = new CountDownLatch(1);
+		List<Future<?>> done = new ArrayList<>();
+		for (int t = 0; t < threads; t++) {
+			done.add(starters.submit(() -> {
+				go.await();
+				for (int i = 0; i < startsEach; i++) {
+					// Not listened to: waits for a listener, no slot, no upstream call.
+					manager.start(Harness.prompt("controlled", "listed"), false);
+				}
+				return null;
+			}));
+		}
+		go.countDown();
+		for (Future<?> future : done) {
+			future.get(30, TimeUnit.SECONDS);
+		}
+		starters.shutdown();
+
+		List<Instant> created = new ArrayList<>();
+		String after = null;
+		StreamPage page;
+		do {
+			page = manager.list(null, 100, after, null);
+			page.data().forEach(view -> created.add(Instant.parse(view.createdAt())));
+			after = page.data().get(page.data().size() - 1).id();
+		}
+		while (page.hasMore());
+		assertThat(created).hasSize(threads * startsEach);
+		assertThat(created).isSortedAccordingTo(Comparator.reverseOrder());
 		manager.stop();
 	}
 

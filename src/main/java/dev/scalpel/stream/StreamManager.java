@@ -16,7 +16,6 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 
 import org.apache.commons.logging.Log;
 import org.apache.commons.logging.LogFactory;
@@ -90,10 +89,11 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 
 	private final StreamIds ids = new StreamIds();
 
-	private final AtomicLong order = new AtomicLong();
-
 	/** Held while a start takes its order and its creation time. */
 	private final Object creation = new Object();
+
+	/** The last start's place in the list; guarded by {@link #creation}. */
+	private long order;
 
 	private final StreamObserver observer;
 
@@ -199,7 +199,7 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		long order;
 		Instant created;
 		synchronized (this.creation) {
-			order = this.order.incrementAndGet();
+			order = ++this.order;
 			created = this.clock.instant();
 		}
 		ManagedStream stream = new ManagedStream(this.ids.next(), order,

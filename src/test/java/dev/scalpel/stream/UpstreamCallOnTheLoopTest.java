@@ -3,7 +3,6 @@ package dev.scalpel.stream;
 import java.time.Duration;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -161,25 +160,22 @@ class UpstreamCallOnTheLoopTest {
 		// during or after the deferred call. Whatever the order, the stream ends cancelled, its slot is
 		// free, and any call made was closed.
 		SplittableRandom random = new SplittableRandom(17);
+		record Racing(StreamManager.Started started, Recorder client) {
+		}
 		for (int run = 0; run < RUNS; run++) {
-			int spin = random.nextInt(20_000);
+			long pause = random.nextLong(200_000);
 			boolean disconnect = random.nextBoolean();
 			int callsBefore = this.upstream.calls().size();
-			CountDownLatch startedLatch = new CountDownLatch(1);
-			AtomicReference<StreamManager.Started> started = new AtomicReference<>();
-			AtomicReference<Recorder> client = new AtomicReference<>();
-			this.loop.execute(() -> {
-				started.set(this.manager.start(Harness.prompt("controlled", "racing"), true));
-				client.set(Recorder.reading(started.get().listener()));
-				startedLatch.countDown();
+			Racing racing = onLoop(() -> {
+				StreamManager.Started started = this.manager.start(Harness.prompt("controlled", "racing"), true);
+				return new Racing(started, Recorder.reading(started.listener()));
 			});
-			assertThat(startedLatch.await(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
-			spin(spin);
+			spin(pause);
 			if (disconnect) {
-				client.get().dispose();
+				racing.client().dispose();
 			}
 			else {
-				this.manager.cancel(started.get().view().id());
+				this.manager.cancel(racing.started().view().id());
 			}
 			drainLoop();
 			Await.atMost(WAIT).until(() -> this.upstream.open() == 0);
@@ -189,7 +185,7 @@ class UpstreamCallOnTheLoopTest {
 				assertThat(this.upstream.calls().get(callsBefore).closed()).isTrue();
 			}
 			assertThat(this.slots.inUse()).isZero();
-			assertThat(this.manager.status(started.get().view().id()).status()).isEqualTo("cancelled");
+			assertThat(this.manager.status(racing.started().view().id()).status()).isEqualTo("cancelled");
 		}
 	}
 
@@ -212,13 +208,11 @@ class UpstreamCallOnTheLoopTest {
 		onLoop(() -> null);
 	}
 
-	private static void spin(int iterations) {
-		long sink = 0;
-		for (int i = 0; i < iterations; i++) {
-			sink += System.nanoTime() & 1;
-		}
-		if (sink < 0) {
-			throw new IllegalStateException();
+	/** Busy-waits on the test's thread, so that the end comes while the loop may still be at work. */
+	private static void spin(long nanos) {
+		long deadline = System.nanoTime() + nanos;
+		while (System.nanoTime() - deadline < 0) {
+			Thread.onSpinWait();
 		}
 	}
 

@@ -105,17 +105,23 @@ class ServerSocketsTest {
 				context.fireChannelReadComplete();
 			}
 		});
+		CountDownLatch holding = new CountDownLatch(1);
 		AtomicBoolean connected = new AtomicBoolean();
 		EventLoop loop = server.channel().eventLoop();
 		List<Socket> clients = new ArrayList<>();
 		try {
 			loop.execute(() -> {
+				holding.countDown();
 				// A plain busy wait: BlockHound counts sleeping and Thread.onSpinWait on an event loop as blocking.
 				long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
 				while (!connected.get() && System.nanoTime() < deadline) {
 					// Waiting for the connections.
 				}
 			});
+			// Connect only once the loop holds: it runs the handler's addition before this task, and a
+			// connection it accepted before either (a loop's turn does its I/O before its tasks) would pass
+			// the handler uncounted, and would not have waited.
+			assertThat(holding.await(10, TimeUnit.SECONDS)).as("the loop started holding").isTrue();
 			for (int i = 0; i < WAITING; i++) {
 				Socket client = new Socket();
 				client.connect(new InetSocketAddress("127.0.0.1", server.port()), 5000);

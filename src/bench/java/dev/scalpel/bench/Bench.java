@@ -50,7 +50,8 @@ import dev.scalpel.support.TestRedis;
  * descriptors are limited per process), {@code warmup=10} (seconds: the ramp before figures are kept),
  * {@code jit.warmup=30} (seconds of paced load that warm the JVMs up before {@code steady} measures),
  * {@code rewarm=15} (seconds of paced load through Scalpel again, after the direct baseline),
- * {@code burst.rounds=12} (the last one measured, the others warm the JIT up);
+ * {@code burst.rounds=20} (the last one measured, the others warm the JIT up),
+ * {@code start.pinned=true} (Scalpel starts on its own core(s) rather than on all, see ScalpelProcess);
  * {@code jfr=true} records a JFR
  * profile of each Scalpel process next to its log; {@code baseline.url=http://host:port/v1} and
  * {@code baseline.model=...} compare Scalpel with another OpenAI-compatible URL (another gateway in
@@ -190,6 +191,7 @@ public final class Bench {
 			phases.mark("start");
 			upstream.script(100, Duration.ofMillis(50), -1);
 			warm(jitWarmup, streams, lifetime, scalpel, null, directLoad, through);
+			scalpel.pin();
 			phases.mark("jit warm-up");
 			directLoad.resetFigures();
 			directLoad.recordFrom(System.nanoTime() + warmup.toNanos());
@@ -462,6 +464,7 @@ public final class Bench {
 				LoadGenerator through = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench", key)) {
 			upstream.script(100, Duration.ofMillis(50), -1);
 			warm(jitWarmup, streams, lifetime, scalpel, key, through);
+			scalpel.pin();
 			ScalpelProcess.sleep(warmup.plus(duration).plus(FAST).plusSeconds(1).toMillis());
 			rewarm(streams, lifetime, scalpel, key, through);
 			return through(upstream, scalpel, through, scenario, direct, streams, duration, warmup, lifetime, key);
@@ -488,6 +491,7 @@ public final class Bench {
 		Histogram directGaps = direct.gaps();
 		Histogram directHeaders = direct.headers();
 		double directRate = direct.rate();
+		scalpel.pin();
 		upstream.script(100, Duration.ofMillis(50), -1);
 		long recordFrom = System.nanoTime() + warmup.toNanos();
 		through.recordFrom(recordFrom);
@@ -663,9 +667,13 @@ public final class Bench {
 			phases.mark("start");
 			upstream.script(20, Duration.ofMillis(50), -1);
 			// The warm-up leaves its last streams rather than wait for them (they took 8 s more on a cold
-			// JVM), and the measured streams start once Scalpel has let them all go.
+			// JVM), and the measured streams start once Scalpel has let them all go. It runs on all cores
+			// (ScalpelProcess). Warming up until the JIT compiler was quiet did not pay: C2 compiled for
+			// some 100 s whether pinned or not (about 3,800 compilations of 3,400 methods, none of them
+			// compiled over and over: -XX:+PrintCompilation), as the rig's load kept both cores busy.
 			load.closedLoop(concurrency, Long.MAX_VALUE, warmup, lifetime, n -> mixed("warm", n, lifetime), true);
 			awaitMetric(scalpel, "scalpel_slots_in_use", 0, Duration.ofSeconds(30));
+			scalpel.pin();
 			phases.mark("warm-up");
 			load.resetFigures();
 			upstream.stats();
@@ -771,14 +779,16 @@ public final class Bench {
 			if (histograms) {
 				scalpel.histogram(this.out.resolve("capacity-histogram-before.txt"));
 			}
+			scalpel.pin();
 			phases.mark("warm-up");
 			long start = System.nanoTime();
 			// Idle streams never end, so all of them are in flight at once: opened at up to 500 a second
-			// (Scalpel has one core here, and the point is memory, not how fast a storm of opens is taken),
-			// and never more than OPENING at a time without their answer: at a fixed 500 a second, Scalpel
-			// fell behind as its heap filled and its accept queue overflowed (some 14,000 SYNs dropped a
-			// run, each retried by the kernel after 1, 3, 7 s). With the cap none is dropped; the opening
-			// still takes about 40 s, which is Scalpel's own pace on one core with its heap filling.
+			// (the point is memory, not how fast a storm of opens is taken), and never more than OPENING
+			// at a time without their answer: at a fixed 500 a second, Scalpel fell behind as its heap
+			// filled and its accept queue overflowed (some 14,000 SYNs dropped a run, each retried by the
+			// kernel after 1, 3, 7 s). With the cap none is dropped; the opening still took 40-60 s,
+			// Scalpel's own pace on one core with its heap filling. (Left on all cores, it opened them no
+			// faster to speak of: 43 s in one run, against 47 and 64 s pinned in two.)
 			// An idle stream that ends failed to open or was dropped: counted, so that the wait below ends
 			// once every stream is either open or ended instead of waiting out its timeout for them.
 			List<Outcome> ended = Collections.synchronizedList(new ArrayList<>());
@@ -864,7 +874,8 @@ public final class Bench {
 				if (measured) {
 					// C2 still took half of Scalpel's core in the twelfth round, a minute after the start
 					// (async-profiler): let it finish its queue on an idle core first, as it has on a
-					// service that has run a while.
+					// service that has run a while. The earlier rounds ran on all cores (ScalpelProcess).
+					scalpel.pin();
 					Duration waited = awaitJitQuiet(scalpel, Duration.ofSeconds(Integer.getInteger("bench.burst.quiet", 20)));
 					this.details.put("burst_waited_for_jit_seconds", waited.toMillis() / 1000.0);
 					load.resetFigures();

@@ -1,10 +1,12 @@
 package dev.scalpel.bench;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.Stream;
 
 /**
  * Splits the machine's cores between the system under test and the rest of the bench: Scalpel gets
@@ -64,6 +66,56 @@ final class Cpus {
 		return pinned;
 	}
 
+	/** The command, run on all the machine's cores when pinning is on (for a start: see {@link #pin}). */
+	static List<String> onAll(List<String> command) {
+		return on(range(0, CORES), command);
+	}
+
+	/**
+	 * Pins a running process, every thread it has (and so every thread those start later), to the
+	 * given cores, and checks each thread: one started while {@code taskset} went through them kept its
+	 * creator's cores, so the pass is repeated until none has.
+	 */
+	static void pin(long pid, String cpus) {
+		if (!ENABLED) {
+			return;
+		}
+		for (int pass = 0; pass < 10; pass++) {
+			taskset(pid, cpus);
+			if (unpinnedThreads(pid, cpus).isEmpty()) {
+				return;
+			}
+		}
+		throw new IllegalStateException("threads of " + pid + " not pinned to " + cpus + ": " + unpinnedThreads(pid, cpus));
+	}
+
+	/** The threads of the process whose allowed cores are not the given ones (as the kernel lists them). */
+	private static List<String> unpinnedThreads(long pid, String cpus) {
+		List<String> unpinned = new ArrayList<>();
+		try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+			for (Path task : tasks.toList()) {
+				try {
+					String allowed = Files.readAllLines(task.resolve("status"))
+						.stream()
+						.filter(line -> line.startsWith("Cpus_allowed_list:"))
+						.map(line -> line.substring(line.indexOf(':') + 1).strip())
+						.findFirst()
+						.orElse("");
+					if (!allowed.equals(cpus)) {
+						unpinned.add(task.getFileName() + " (" + allowed + ")");
+					}
+				}
+				catch (IOException ex) {
+					// the thread ended while we read it
+				}
+			}
+		}
+		catch (IOException ex) {
+			throw new UncheckedIOException(ex);
+		}
+		return unpinned;
+	}
+
 	/** Pins this JVM (every thread it has, and so every thread it starts later) to the bench's cores. */
 	static void pinSelf() {
 		if (ENABLED) {
@@ -72,14 +124,17 @@ final class Cpus {
 	}
 
 	private static void taskset(String cpus) {
+		taskset(ProcessHandle.current().pid(), cpus);
+	}
+
+	private static void taskset(long pid, String cpus) {
 		try {
-			Process process = new ProcessBuilder("/usr/bin/taskset", "-a", "-p", "-c", cpus,
-					Long.toString(ProcessHandle.current().pid()))
+			Process process = new ProcessBuilder("/usr/bin/taskset", "-a", "-p", "-c", cpus, Long.toString(pid))
 				.redirectErrorStream(true)
 				.redirectOutput(ProcessBuilder.Redirect.DISCARD)
 				.start();
 			if (process.waitFor() != 0) {
-				throw new IllegalStateException("taskset failed to pin the bench to " + cpus);
+				throw new IllegalStateException("taskset failed to pin " + pid + " to " + cpus);
 			}
 		}
 		catch (IOException ex) {

@@ -31,10 +31,30 @@ final class ScalpelProcess implements AutoCloseable {
 
 	final int managementPort;
 
-	private ScalpelProcess(Process process, int port, int managementPort) {
+	private final long started;
+
+	private boolean pinned;
+
+	private ScalpelProcess(Process process, int port, int managementPort, boolean pinned, long started) {
 		this.process = process;
 		this.port = port;
 		this.managementPort = managementPort;
+		this.pinned = pinned;
+		this.started = started;
+	}
+
+	/**
+	 * Pins Scalpel, every thread it has, to its own cores (Scalpel's half of the machine), where it
+	 * started on all of them: called by each scenario once its warm-up is over, and before anything is
+	 * measured. Does nothing the second time, or where pinning is off.
+	 */
+	synchronized void pin() {
+		if (!this.pinned) {
+			Cpus.pin(pid(), Cpus.scalpel());
+			this.pinned = true;
+			System.out.printf("   (Scalpel pinned to core(s) %s, %.1f s after its start)%n", Cpus.scalpel(),
+					(System.nanoTime() - this.started) / 1e9);
+		}
 	}
 
 	/**
@@ -167,15 +187,27 @@ final class ScalpelProcess implements AutoCloseable {
 				"--scalpel.providers.endpoints[0].base-url=" + upstreamBaseUrl,
 				"--scalpel.providers.endpoints[0].models[0]=bench"));
 		properties.forEach(property -> command.add("--" + property));
+		// Scalpel starts on all cores, and each scenario pins it to its own (pin()) once it has warmed it
+		// up, before it measures anything: on one core its start took 20-22 s, more than half of it the
+		// JIT compiler's threads (async-profiler), and on both 9-11 s; and under load the compiler took
+		// half of its one core for its first one to two minutes, which on both cores it does beside the
+		// load. It is told from the start how many cores it will have, so that it sizes itself (event
+		// loops, GC and compiler threads) as it would pinned. start.pinned=true starts it on its own
+		// core(s), as earlier rounds did.
+		boolean startOnAll = Cpus.enabled() && !Boolean.getBoolean("bench.start.pinned");
+		if (startOnAll && !jvm.options().contains("ActiveProcessorCount")) {
+			command.add(1, "-XX:ActiveProcessorCount=" + Cpus.scalpelCores());
+		}
 		try {
 			long started = System.nanoTime();
-			Process process = new ProcessBuilder(Cpus.on(Cpus.scalpel(), command)).redirectErrorStream(true)
+			Process process = new ProcessBuilder(startOnAll ? Cpus.onAll(command) : Cpus.on(Cpus.scalpel(), command))
+				.redirectErrorStream(true)
 				.redirectOutput(log.toFile())
 				.start();
-			ScalpelProcess scalpel = new ScalpelProcess(process, port, managementPort);
+			ScalpelProcess scalpel = new ScalpelProcess(process, port, managementPort, !startOnAll, started);
 			scalpel.awaitReady(Duration.ofSeconds(90));
-			System.out.printf("   (Scalpel ready in %.1f s: %s)%n", (System.nanoTime() - started) / 1e9,
-					log.getFileName());
+			System.out.printf("   (Scalpel ready in %.1f s%s: %s)%n", (System.nanoTime() - started) / 1e9,
+					startOnAll ? " on all cores" : "", log.getFileName());
 			return scalpel;
 		}
 		catch (IOException ex) {

@@ -491,7 +491,6 @@ public final class Bench {
 		Histogram directGaps = direct.gaps();
 		Histogram directHeaders = direct.headers();
 		double directRate = direct.rate();
-		scalpel.pin();
 		upstream.script(100, Duration.ofMillis(50), -1);
 		long recordFrom = System.nanoTime() + warmup.toNanos();
 		through.recordFrom(recordFrom);

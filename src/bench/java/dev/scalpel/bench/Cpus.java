@@ -1,12 +1,10 @@
 package dev.scalpel.bench;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.stream.Stream;
 
 /**
  * Splits the machine's cores between the system under test and the rest of the bench: Scalpel gets
@@ -92,27 +90,17 @@ final class Cpus {
 	/** The threads of the process whose allowed cores are not the given ones (as the kernel lists them). */
 	private static List<String> unpinnedThreads(long pid, String cpus) {
 		List<String> unpinned = new ArrayList<>();
-		try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
-			for (Path task : tasks.toList()) {
-				try {
-					String allowed = Files.readAllLines(task.resolve("status"))
-						.stream()
-						.filter(line -> line.startsWith("Cpus_allowed_list:"))
-						.map(line -> line.substring(line.indexOf(':') + 1).strip())
-						.findFirst()
-						.orElse("");
-					if (!allowed.equals(cpus)) {
-						unpinned.add(task.getFileName() + " (" + allowed + ")");
-					}
-				}
-				catch (IOException ex) {
-					// the thread ended while we read it
-				}
+		ProcTasks.forEach(pid, task -> {
+			String allowed = Files.readAllLines(task.resolve("status"))
+				.stream()
+				.filter(line -> line.startsWith("Cpus_allowed_list:"))
+				.map(line -> line.substring(line.indexOf(':') + 1).strip())
+				.findFirst()
+				.orElse("");
+			if (!allowed.equals(cpus)) {
+				unpinned.add(task.getFileName() + " (" + allowed + ")");
 			}
-		}
-		catch (IOException ex) {
-			throw new UncheckedIOException(ex);
-		}
+		});
 		return unpinned;
 	}
 

@@ -321,21 +321,11 @@ final class ScalpelProcess implements AutoCloseable {
 		for (String group : List.of("loops", "jit", "gc", "other")) {
 			groups.put(group, 0L);
 		}
-		try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid()), "task"))) {
-			for (Path task : tasks.toList()) {
-				try {
-					String name = Files.readString(task.resolve("comm")).strip();
-					long[] times = cpuTimes(task.resolve("stat"));
-					groups.merge(threadGroup(name), times[0] + times[1], Long::sum);
-				}
-				catch (IOException ex) {
-					// the thread ended while we read it
-				}
-			}
-		}
-		catch (IOException ex) {
-			throw new UncheckedIOException(ex);
-		}
+		ProcTasks.forEach(pid(), task -> {
+			String name = Files.readString(task.resolve("comm")).strip();
+			long[] times = cpuTimes(task.resolve("stat"));
+			groups.merge(threadGroup(name), times[0] + times[1], Long::sum);
+		});
 		return groups;
 	}
 

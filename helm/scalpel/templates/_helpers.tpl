@@ -215,14 +215,22 @@ scalpel:
 {{- end }}
 
 {{/*
-JVM options for the container, on top of the image's own.
+JVM options for the container (JAVA_TOOL_OPTIONS). They replace the image's own, which are the
+same variable (its default renders the same options), so they are all here; extraOptions come last
+and win over the others (for the same flag, the JVM takes the last), and naming a collector in them
+leaves G1 out (two would stop the JVM).
 */}}
 {{- define "scalpel.javaToolOptions" -}}
-{{- $options := list (printf "-XX:MaxRAMPercentage=%v" .Values.jvm.maxRamPercentage) }}
+{{- $extra := .Values.jvm.extraOptions | default "" }}
+{{- $options := list (printf "-XX:MaxRAMPercentage=%v" .Values.jvm.maxRamPercentage) "-XX:+ExitOnOutOfMemoryError" }}
+{{- if not (regexMatch "-XX:\\+Use(Serial|Parallel|G1|Z|Shenandoah|Epsilon)GC\\b" $extra) }}
+{{- $options = append $options "-XX:+UseG1GC" }}
+{{- end }}
+{{- $options = append $options "-XX:+UseCompactObjectHeaders" }}
 {{- if gt (int .Values.jvm.activeProcessorCount) 0 }}
 {{- $options = append $options (printf "-XX:ActiveProcessorCount=%d" (int .Values.jvm.activeProcessorCount)) }}
 {{- end }}
-{{- with .Values.jvm.extraOptions }}
+{{- with $extra }}
 {{- $options = append $options . }}
 {{- end }}
 {{- join " " $options }}

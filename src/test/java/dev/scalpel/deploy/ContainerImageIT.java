@@ -9,8 +9,12 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.zip.GZIPInputStream;
 
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import tools.jackson.databind.JsonNode;
@@ -21,8 +25,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * The container image's configuration, read from the tarball that Jib's {@code image-check}
  * execution writes at {@code package} (the real image only differs in its base, Eclipse Temurin's
- * JRE, which no registry reachable from the build machine serves): entrypoint, non-root user,
- * ports, OCI labels, and layers that put dependencies apart from the application's classes.
+ * JRE, which no registry reachable from the build machine serves): entrypoint and JVM options (with
+ * the chart's, run on a real JVM), non-root user, ports, OCI labels, and layers that put dependencies
+ * apart from the application's classes.
  */
 class ContainerImageIT {
 
@@ -47,14 +52,122 @@ class ContainerImageIT {
 	}
 
 	@Test
-	void runsTheApplicationWithContainerAwareJvmFlags() {
+	void runsTheApplicationWithNoJvmFlagOnItsCommandLine() {
+		List<String> entrypoint = entrypoint();
+		assertThat(entrypoint).first().isEqualTo("java");
+		assertThat(entrypoint).last().isEqualTo("dev.scalpel.ScalpelApplication");
+		// A flag on the command line wins over JAVA_TOOL_OPTIONS: the chart could not change it.
+		assertThat(entrypoint).noneMatch(part -> part.startsWith("-XX:") || part.startsWith("-Xm"));
+	}
+
+	@Test
+	void itsJvmOptionsAreItsJavaToolOptions() {
+		assertThat(imageEnv("JAVA_TOOL_OPTIONS")).isEqualTo(System.getProperty("image.jvm.options"))
+			.contains("-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError", "-XX:+UseG1GC",
+					"-XX:+UseCompactObjectHeaders")
+			.doesNotContain("-Xmx", "-Xms");
+	}
+
+	@Test
+	void theChartGivesTheImagesJvmOptionsByDefault() {
+		assertThat(HelmChartTest.javaToolOptions(HelmChartTest.render("default")))
+			.isEqualTo(imageEnv("JAVA_TOOL_OPTIONS"));
+	}
+
+	/**
+	 * What the container's JVM runs with: the image's entrypoint, and its own JAVA_TOOL_OPTIONS or the
+	 * chart's. Before, the image's options were on the command line, where they won: the chart's
+	 * {@code jvm.maxRamPercentage} did nothing, and a collector in {@code jvm.extraOptions} stopped the JVM.
+	 */
+	@Test
+	void theJvmTakesTheImagesOptionsAndTheChartsInstead() throws Exception {
+		String java = java24OrNewer();
+		Map<String, String> image = finalFlags(java, imageEnv("JAVA_TOOL_OPTIONS"));
+		assertThat(image).containsEntry("MaxRAMPercentage", "75.000000")
+			.containsEntry("ExitOnOutOfMemoryError", "true")
+			.containsEntry("UseG1GC", "true")
+			.containsEntry("UseCompactObjectHeaders", "true");
+		String chart = HelmChartTest.javaToolOptions(HelmChartTest.render(Map.of("jvm.maxRamPercentage", "60",
+				"jvm.extraOptions", "-XX:+UseSerialGC -XX:-UseCompactObjectHeaders")));
+		assertThat(finalFlags(java, chart)).containsEntry("MaxRAMPercentage", "60.000000")
+			.containsEntry("ExitOnOutOfMemoryError", "true")
+			.containsEntry("UseSerialGC", "true")
+			.containsEntry("UseG1GC", "false")
+			.containsEntry("UseCompactObjectHeaders", "false");
+	}
+
+	private static List<String> entrypoint() {
 		List<String> entrypoint = new ArrayList<>();
 		config.path("config").path("Entrypoint").forEach(part -> entrypoint.add(part.asString()));
-		assertThat(entrypoint).first().isEqualTo("java");
-		assertThat(entrypoint).contains("-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError",
-				"-XX:+UseCompactObjectHeaders");
-		assertThat(entrypoint).last().isEqualTo("dev.scalpel.ScalpelApplication");
-		assertThat(entrypoint).doesNotContain("-Xmx", "-Xms");
+		return entrypoint;
+	}
+
+	private static String imageEnv(String name) {
+		List<String> values = new ArrayList<>();
+		config.path("config").path("Env").forEach(variable -> {
+			String entry = variable.asString();
+			if (entry.startsWith(name + "=")) {
+				values.add(entry.substring(name.length() + 1));
+			}
+		});
+		assertThat(values).as("the image's " + name).hasSize(1);
+		return values.get(0);
+	}
+
+	/**
+	 * The JVM's final flags when it starts as the image's entrypoint does (its JVM arguments: those
+	 * before {@code -cp}) with {@code JAVA_TOOL_OPTIONS} set to the given options.
+	 */
+	private static Map<String, String> finalFlags(String java, String javaToolOptions) throws Exception {
+		List<String> entrypoint = entrypoint();
+		List<String> command = new ArrayList<>(List.of(java));
+		command.addAll(entrypoint.subList(1, entrypoint.indexOf("-cp")));
+		command.addAll(List.of("-XX:+PrintFlagsFinal", "-version"));
+		ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+		builder.environment().put("JAVA_TOOL_OPTIONS", javaToolOptions);
+		Process process = builder.start();
+		String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+		assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+		assertThat(process.exitValue()).as(output).isZero();
+		Map<String, String> flags = new LinkedHashMap<>();
+		Matcher flag = Pattern.compile("(?m)^\\s*\\S+\\s+(\\w+)\\s+:?=\\s+(\\S*)\\s+\\{").matcher(output);
+		while (flag.find()) {
+			flags.put(flag.group(1), flag.group(2));
+		}
+		return flags;
+	}
+
+	/**
+	 * A Java launcher of version 24 or newer, the image's options need one (compact object headers):
+	 * this JVM's, or a JDK that setup-java or the system installed. Without one the test cannot run here.
+	 */
+	private static String java24OrNewer() throws IOException {
+		if (Runtime.version().feature() >= 24) {
+			return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+		}
+		List<Path> homes = new ArrayList<>();
+		System.getenv().forEach((name, value) -> {
+			if (name.matches("JAVA_HOME_\\d+_.*")) {
+				homes.add(Path.of(value));
+			}
+		});
+		Path system = Path.of("/usr/lib/jvm");
+		if (Files.isDirectory(system)) {
+			try (var entries = Files.list(system)) {
+				entries.sorted().forEach(homes::add);
+			}
+		}
+		for (Path home : homes) {
+			Path release = home.resolve("release");
+			Path java = home.resolve("bin").resolve("java");
+			if (Files.isRegularFile(release) && Files.isExecutable(java)) {
+				Matcher version = Pattern.compile("JAVA_VERSION=\"(\\d+)").matcher(Files.readString(release));
+				if (version.find() && Integer.parseInt(version.group(1)) >= 24) {
+					return java.toString();
+				}
+			}
+		}
+		return Assumptions.abort("no Java 24 or newer on this machine to run the image's JVM options with");
 	}
 
 	@Test

@@ -485,6 +485,29 @@ class HelmChartTest {
 	}
 
 	@Test
+	void jvmValuesAreAllTheJvmOptionsAndExtraOptionsComeLast() {
+		// The chart's options replace the image's (both are JAVA_TOOL_OPTIONS), so they include the
+		// image's defaults; ContainerImageIT holds the default equal to the image's and runs a JVM on them.
+		assertThat(javaToolOptions(render("default")).split(" ")).containsExactly("-XX:MaxRAMPercentage=75",
+				"-XX:+ExitOnOutOfMemoryError", "-XX:+UseG1GC", "-XX:+UseCompactObjectHeaders");
+		assertThat(javaToolOptions(render(Map.of("jvm.maxRamPercentage", "60", "jvm.activeProcessorCount", "2",
+				"jvm.extraOptions", "-Xlog:gc -XX:-UseCompactObjectHeaders")))
+			.split(" ")).containsExactly("-XX:MaxRAMPercentage=60", "-XX:+ExitOnOutOfMemoryError", "-XX:+UseG1GC",
+					"-XX:+UseCompactObjectHeaders", "-XX:ActiveProcessorCount=2", "-Xlog:gc",
+					"-XX:-UseCompactObjectHeaders");
+		// Another collector replaces G1: with two, the JVM does not start ("Multiple garbage collectors selected").
+		for (String collector : List.of("Serial", "Parallel", "G1", "Z", "Shenandoah", "Epsilon")) {
+			String options = javaToolOptions(render(Map.of("jvm.extraOptions", "-XX:+Use" + collector + "GC")));
+			assertThat(options.split(" ")).containsOnlyOnce("-XX:+Use" + collector + "GC")
+				.filteredOn(option -> option.matches("-XX:\\+Use\\w+GC"))
+				.containsExactly("-XX:+Use" + collector + "GC");
+		}
+		// A flag that only looks like one keeps G1.
+		assertThat(javaToolOptions(render(Map.of("jvm.extraOptions", "-XX:+UseAdaptiveSizePolicyWithSystemGC"))))
+			.contains("-XX:+UseG1GC");
+	}
+
+	@Test
 	void refusesBadApiKeys() {
 		assertThatThrownBy(() -> template().set("security.apiKeys[0].name", "web")
 			.set("security.apiKeys[0].sha256", "not-a-hash")
@@ -543,6 +566,21 @@ class HelmChartTest {
 
 	private static com.marcnuri.helm.TemplateCommand template() {
 		return new Helm(CHART).template().withName(RELEASE).withNamespace("llm");
+	}
+
+	/** The chart with its default values and these set ({@code --set key=value}). */
+	static Rendered render(Map<String, String> values) {
+		com.marcnuri.helm.TemplateCommand template = template();
+		for (Map.Entry<String, String> value : values.entrySet()) {
+			template = template.set(value.getKey(), value.getValue());
+		}
+		return new Rendered(template.call());
+	}
+
+	/** The JVM options the chart gives the container. */
+	static String javaToolOptions(Rendered rendered) {
+		Map<String, Object> pod = rendered.map(rendered.one("Deployment", FULLNAME), "spec", "template", "spec");
+		return env(rendered, rendered.only(rendered.list(pod, "containers")), "JAVA_TOOL_OPTIONS");
 	}
 
 	static Rendered render(String valuesFile) {

@@ -64,7 +64,7 @@ class ContainerImageIT {
 	void itsJvmOptionsAreItsJavaToolOptions() {
 		assertThat(imageEnv("JAVA_TOOL_OPTIONS")).isEqualTo(System.getProperty("image.jvm.options"))
 			.contains("-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError", "-XX:+UseG1GC",
-					"-XX:+UseCompactObjectHeaders")
+					"-XX:+UseCompactObjectHeaders", "-XX:ThreadPriorityPolicy=1", "-XX:CompilerThreadPriority=10")
 			.doesNotContain("-Xmx", "-Xms");
 	}
 
@@ -86,7 +86,9 @@ class ContainerImageIT {
 		assertThat(image).containsEntry("MaxRAMPercentage", "75.000000")
 			.containsEntry("ExitOnOutOfMemoryError", "true")
 			.containsEntry("UseG1GC", "true")
-			.containsEntry("UseCompactObjectHeaders", "true");
+			.containsEntry("UseCompactObjectHeaders", "true")
+			.containsEntry("ThreadPriorityPolicy", "1")
+			.containsEntry("CompilerThreadPriority", "10");
 		String chart = HelmChartTest.javaToolOptions(HelmChartTest.render(Map.of("jvm.maxRamPercentage", "60",
 				"jvm.extraOptions", "-XX:+UseSerialGC -XX:-UseCompactObjectHeaders")));
 		assertThat(finalFlags(java, chart)).containsEntry("MaxRAMPercentage", "60.000000")
@@ -94,6 +96,45 @@ class ContainerImageIT {
 			.containsEntry("UseSerialGC", "true")
 			.containsEntry("UseG1GC", "false")
 			.containsEntry("UseCompactObjectHeaders", "false");
+	}
+
+	/**
+	 * The JIT compiler's threads run at nice 10, the application's at 0, so that an event loop with work
+	 * takes the core from the compiler (README, Performance). As root the JVM also raises its own GC and
+	 * VM threads above 0; the image runs as 1000, where those changes are refused, silently.
+	 */
+	@Test
+	void theJitCompilersThreadsRunAtNiceTen() throws Exception {
+		List<String> command = new ArrayList<>(List.of(java24OrNewer()));
+		List<String> entrypoint = entrypoint();
+		command.addAll(entrypoint.subList(1, entrypoint.indexOf("-cp")));
+		command.addAll(List.of("-cp", System.getProperty("java.class.path"), ThreadNiceness.class.getName()));
+		ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+		builder.environment().put("JAVA_TOOL_OPTIONS", imageEnv("JAVA_TOOL_OPTIONS"));
+		Process process = builder.start();
+		String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+		assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
+		assertThat(process.exitValue()).as(output).isZero();
+		List<String> compilers = new ArrayList<>();
+		Integer main = null;
+		for (String line : output.split("\n")) {
+			String[] thread = line.split("\t");
+			if (thread.length != 2 || !thread[1].matches("-?\\d+")) {
+				continue; // "Picked up JAVA_TOOL_OPTIONS", the JVM's warning when not root
+			}
+			if (thread[0].contains("CompilerThre")) {
+				compilers.add(thread[0]);
+				assertThat(Integer.parseInt(thread[1])).as(thread[0] + " in\n" + output).isEqualTo(10);
+			}
+			if (thread[0].equals("java")) {
+				// The launcher's thread and the main thread, named after the process.
+				main = Integer.parseInt(thread[1]);
+				assertThat(main).as(thread[0] + " in\n" + output).isZero();
+			}
+		}
+		assertThat(compilers).as(output).anyMatch(name -> name.startsWith("C1 "))
+			.anyMatch(name -> name.startsWith("C2 "));
+		assertThat(main).as(output).isNotNull();
 	}
 
 	private static List<String> entrypoint() {

@@ -226,7 +226,7 @@ leaves G1 out (two would stop the JVM).
 {{- if not (regexMatch "-XX:\\+Use(Serial|Parallel|G1|Z|Shenandoah|Epsilon)GC\\b" $extra) }}
 {{- $options = append $options "-XX:+UseG1GC" }}
 {{- end }}
-{{- $options = concat $options (list "-XX:+UseCompactObjectHeaders" "-XX:ThreadPriorityPolicy=1" "-XX:CompilerThreadPriority=10") }}
+{{- $options = append $options "-XX:+UseCompactObjectHeaders" }}
 {{- if gt (int .Values.jvm.activeProcessorCount) 0 }}
 {{- $options = append $options (printf "-XX:ActiveProcessorCount=%d" (int .Values.jvm.activeProcessorCount)) }}
 {{- end }}

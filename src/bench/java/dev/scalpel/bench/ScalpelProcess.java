@@ -168,15 +168,10 @@ final class ScalpelProcess implements AutoCloseable {
 		if (!jvm.options().matches(".*-XX:\\+Use\\w+GC.*")) {
 			command.add("-XX:+UseG1GC");
 		}
-		// As the image runs it (its JAVA_TOOL_OPTIONS, image.jvm.options in pom.xml), on a Java that has
-		// the option.
+		// As the image runs it (its jvmFlags in pom.xml), on a Java that has the option.
 		if (Jvm.featureOf(Jvm.version(jvm.java())) >= 25 && !jvm.options().contains("CompactObjectHeaders")) {
 			command.add("-XX:+UseCompactObjectHeaders");
 		}
-		// The JIT compiler's threads at nice 10, as the image has them; scalpel.jvm=-XX:ThreadPriorityPolicy=0
-		// (which comes later and wins) measures without. The bench runs as root here, where the JVM also
-		// raises its GC and VM threads above the event loops (nice -4); the image runs as 1000, where it cannot.
-		command.addAll(List.of("-XX:ThreadPriorityPolicy=1", "-XX:CompilerThreadPriority=10"));
 		if (!jvm.options().isEmpty()) {
 			command.addAll(List.of(jvm.options().split("\\s+")));
 		}

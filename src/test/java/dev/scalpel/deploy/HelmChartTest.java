@@ -489,13 +489,11 @@ class HelmChartTest {
 		// The chart's options replace the image's (both are JAVA_TOOL_OPTIONS), so they include the
 		// image's defaults; ContainerImageIT holds the default equal to the image's and runs a JVM on them.
 		assertThat(javaToolOptions(render("default")).split(" ")).containsExactly("-XX:MaxRAMPercentage=75",
-				"-XX:+ExitOnOutOfMemoryError", "-XX:+UseG1GC", "-XX:+UseCompactObjectHeaders", "-XX:ThreadPriorityPolicy=1",
-				"-XX:CompilerThreadPriority=10");
+				"-XX:+ExitOnOutOfMemoryError", "-XX:+UseG1GC", "-XX:+UseCompactObjectHeaders");
 		assertThat(javaToolOptions(render(Map.of("jvm.maxRamPercentage", "60", "jvm.activeProcessorCount", "2",
 				"jvm.extraOptions", "-Xlog:gc -XX:-UseCompactObjectHeaders")))
 			.split(" ")).containsExactly("-XX:MaxRAMPercentage=60", "-XX:+ExitOnOutOfMemoryError", "-XX:+UseG1GC",
-					"-XX:+UseCompactObjectHeaders", "-XX:ThreadPriorityPolicy=1", "-XX:CompilerThreadPriority=10",
-					"-XX:ActiveProcessorCount=2", "-Xlog:gc",
+					"-XX:+UseCompactObjectHeaders", "-XX:ActiveProcessorCount=2", "-Xlog:gc",
 					"-XX:-UseCompactObjectHeaders");
 		// Another collector replaces G1: with two, the JVM does not start ("Multiple garbage collectors selected").
 		for (String collector : List.of("Serial", "Parallel", "G1", "Z", "Shenandoah", "Epsilon")) {

@@ -168,7 +168,8 @@ final class ScalpelProcess implements AutoCloseable {
 		if (!jvm.options().matches(".*-XX:\\+Use\\w+GC.*")) {
 			command.add("-XX:+UseG1GC");
 		}
-		// As the image runs it (its jvmFlags in pom.xml), on a Java that has the option.
+		// As the image runs it (its JAVA_TOOL_OPTIONS, image.jvm.options in pom.xml), on a Java that has
+		// the option.
 		if (Jvm.featureOf(Jvm.version(jvm.java())) >= 25 && !jvm.options().contains("CompactObjectHeaders")) {
 			command.add("-XX:+UseCompactObjectHeaders");
 		}

@@ -106,16 +106,8 @@ class ContainerImageIT {
 	void theChartsExtraOptionsCanPutTheJitCompilerBelowTheEventLoops() throws Exception {
 		String options = HelmChartTest.javaToolOptions(HelmChartTest
 			.render(Map.of("jvm.extraOptions", "-XX:ThreadPriorityPolicy=1 -XX:CompilerThreadPriority=10")));
-		List<String> command = new ArrayList<>(List.of(java24OrNewer()));
-		List<String> entrypoint = entrypoint();
-		command.addAll(entrypoint.subList(1, entrypoint.indexOf("-cp")));
-		command.addAll(List.of("-cp", System.getProperty("java.class.path"), ThreadNiceness.class.getName()));
-		ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
-		builder.environment().put("JAVA_TOOL_OPTIONS", options);
-		Process process = builder.start();
-		String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-		assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
-		assertThat(process.exitValue()).as(output).isZero();
+		String output = asTheImageRunsIt(java24OrNewer(), options, "-cp", System.getProperty("java.class.path"),
+				ThreadNiceness.class.getName());
 		List<String> compilers = new ArrayList<>();
 		Integer main = null;
 		for (String line : output.split("\n")) {
@@ -157,20 +149,27 @@ class ContainerImageIT {
 	}
 
 	/**
-	 * The JVM's final flags when it starts as the image's entrypoint does (its JVM arguments: those
-	 * before {@code -cp}) with {@code JAVA_TOOL_OPTIONS} set to the given options.
+	 * Runs {@code java} as the image's entrypoint starts it (its JVM arguments: those before
+	 * {@code -cp}) with {@code JAVA_TOOL_OPTIONS} set to the given options and these arguments after;
+	 * its output and error, once it has exited 0.
 	 */
-	private static Map<String, String> finalFlags(String java, String javaToolOptions) throws Exception {
+	private static String asTheImageRunsIt(String java, String javaToolOptions, String... arguments) throws Exception {
 		List<String> entrypoint = entrypoint();
 		List<String> command = new ArrayList<>(List.of(java));
 		command.addAll(entrypoint.subList(1, entrypoint.indexOf("-cp")));
-		command.addAll(List.of("-XX:+PrintFlagsFinal", "-version"));
+		command.addAll(List.of(arguments));
 		ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
 		builder.environment().put("JAVA_TOOL_OPTIONS", javaToolOptions);
 		Process process = builder.start();
 		String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
 		assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
 		assertThat(process.exitValue()).as(output).isZero();
+		return output;
+	}
+
+	/** The JVM's final flags when it starts as the image runs it with these options. */
+	private static Map<String, String> finalFlags(String java, String javaToolOptions) throws Exception {
+		String output = asTheImageRunsIt(java, javaToolOptions, "-XX:+PrintFlagsFinal", "-version");
 		Map<String, String> flags = new LinkedHashMap<>();
 		Matcher flag = Pattern.compile("(?m)^\\s*\\S+\\s+(\\w+)\\s+:?=\\s+(\\S*)\\s+\\{").matcher(output);
 		while (flag.find()) {

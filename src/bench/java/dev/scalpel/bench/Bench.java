@@ -32,6 +32,7 @@ import dev.scalpel.bench.LoadGenerator.Api;
 import dev.scalpel.bench.LoadGenerator.Ending;
 import dev.scalpel.bench.LoadGenerator.Outcome;
 import dev.scalpel.bench.LoadGenerator.Plan;
+import dev.scalpel.support.Jdks;
 import dev.scalpel.support.TestRedis;
 
 /**
@@ -1057,7 +1058,7 @@ public final class Bench {
 		machine.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
 		machine.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
 		ScalpelProcess.Jvm scalpel = ScalpelProcess.Jvm.configured();
-		machine.put("scalpel_java", scalpel.java() + " (" + ScalpelProcess.Jvm.version(scalpel.java()) + ")");
+		machine.put("scalpel_java", scalpel.java() + " (" + Jdks.version(scalpel.java()) + ")");
 		machine.put("cpus", Cpus.describe());
 		try {
 			machine.put("cpu", Files.readAllLines(Path.of("/proc/cpuinfo"))

@@ -11,12 +11,15 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 import org.jspecify.annotations.Nullable;
+
+import dev.scalpel.support.Jdks;
 
 /**
  * Scalpel as its users run it: the built jar in its own JVM (its own heap limit), on free ports, its
@@ -106,42 +109,13 @@ final class ScalpelProcess implements AutoCloseable {
 			if (Runtime.version().feature() == wanted) {
 				return own;
 			}
-			Path jvms = Path.of("/usr/lib/jvm");
-			if (Files.isDirectory(jvms)) {
-				try (Stream<Path> homes = Files.list(jvms)) {
-					for (Path home : homes.sorted().toList()) {
-						Path java = home.resolve("bin").resolve("java");
-						if (Files.isExecutable(java) && featureOf(version(java.toString())) == wanted) {
-							return java.toString();
-						}
-					}
-				}
-				catch (IOException ex) {
-					throw new UncheckedIOException(ex);
-				}
+			Optional<String> installed = Jdks.find(Jdks.installed(), feature -> feature == wanted);
+			if (installed.isPresent()) {
+				return installed.get();
 			}
 			System.out.println("   (no Java " + wanted + ", the image's, found in /usr/lib/jvm: Scalpel runs on "
 					+ Runtime.version().feature() + "; set scalpel.java=)");
 			return own;
-		}
-
-		/** The feature version of a {@code java.version} string ({@code 25.0.3}), or -1. */
-		static int featureOf(String version) {
-			Matcher feature = Pattern.compile("^(?:1\\.)?(\\d+)").matcher(version);
-			return feature.find() ? Integer.parseInt(feature.group(1)) : -1;
-		}
-
-		/** The {@code java.version} of a launcher, from its JDK's {@code release} file ("unknown" if none). */
-		static String version(String java) {
-			try {
-				// Through links (/usr/bin/java) to the JDK's own bin/java.
-				Path release = Path.of(java).toRealPath().getParent().getParent().resolve("release");
-				Matcher version = Pattern.compile("(?m)^JAVA_VERSION=\"([^\"]+)\"").matcher(Files.readString(release));
-				return version.find() ? version.group(1) : "unknown";
-			}
-			catch (IOException ex) {
-				return "unknown";
-			}
 		}
 
 		/** {@code alt.java} and {@code alt.jvm}, for the {@code steady (alt)} variant; null when neither is set. */
@@ -170,7 +144,7 @@ final class ScalpelProcess implements AutoCloseable {
 		}
 		// As the image runs it (its JAVA_TOOL_OPTIONS, image.jvm.options in pom.xml), on a Java that has
 		// the option.
-		if (Jvm.featureOf(Jvm.version(jvm.java())) >= 25 && !jvm.options().contains("CompactObjectHeaders")) {
+		if (Jdks.featureOf(Jdks.version(jvm.java())) >= 25 && !jvm.options().contains("CompactObjectHeaders")) {
 			command.add("-XX:+UseCompactObjectHeaders");
 		}
 		if (!jvm.options().isEmpty()) {

@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -19,6 +20,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
+
+import dev.scalpel.support.Jdks;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -182,7 +185,7 @@ class ContainerImageIT {
 	 * A Java launcher of version 24 or newer, the image's options need one (compact object headers):
 	 * this JVM's, or a JDK that setup-java or the system installed. Without one the test cannot run here.
 	 */
-	private static String java24OrNewer() throws IOException {
+	private static String java24OrNewer() {
 		if (Runtime.version().feature() >= 24) {
 			return Path.of(System.getProperty("java.home"), "bin", "java").toString();
 		}
@@ -192,21 +195,10 @@ class ContainerImageIT {
 				homes.add(Path.of(value));
 			}
 		});
-		Path system = Path.of("/usr/lib/jvm");
-		if (Files.isDirectory(system)) {
-			try (var entries = Files.list(system)) {
-				entries.sorted().forEach(homes::add);
-			}
-		}
-		for (Path home : homes) {
-			Path release = home.resolve("release");
-			Path java = home.resolve("bin").resolve("java");
-			if (Files.isRegularFile(release) && Files.isExecutable(java)) {
-				Matcher version = Pattern.compile("JAVA_VERSION=\"(\\d+)").matcher(Files.readString(release));
-				if (version.find() && Integer.parseInt(version.group(1)) >= 24) {
-					return java.toString();
-				}
-			}
+		homes.addAll(Jdks.installed());
+		Optional<String> java = Jdks.find(homes, feature -> feature >= 24);
+		if (java.isPresent()) {
+			return java.get();
 		}
 		return Assumptions.abort("no Java 24 or newer on this machine to run the image's JVM options with");
 	}

@@ -5,6 +5,11 @@ import com.tngtech.archunit.junit.AnalyzeClasses;
 import com.tngtech.archunit.junit.ArchTest;
 import com.tngtech.archunit.lang.ArchRule;
 
+import org.springframework.web.ErrorResponseException;
+
+import dev.scalpel.system.ProblemAnswer;
+
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
 
@@ -46,5 +51,12 @@ class ArchitectureTest {
 		.callMethodWhere(com.tngtech.archunit.core.domain.JavaCall.Predicates
 			.target(com.tngtech.archunit.core.domain.properties.HasName.Predicates.nameMatching("block(First|Last)?")))
 		.because("main code is reactive all the way (STYLE.md)");
+
+	@ArchTest
+	static final ArchRule problemAnswersTakeNoStackTrace = classes().that()
+		.areAssignableTo(ErrorResponseException.class)
+		.should()
+		.beAssignableTo(ProblemAnswer.class)
+		.because("an answer thrown to end a request is not a fault: filling in its stack trace costs the event loop (ProblemAnswer)");
 
 }

@@ -61,6 +61,12 @@ class ChatCompletionsController {
 	@PostMapping(path = "/v1/chat/completions", consumes = MediaType.APPLICATION_JSON_VALUE)
 	Mono<ResponseEntity<?>> create(@RequestBody JsonNode body, @RequestHeader HttpHeaders headers,
 			@AuthenticationPrincipal Caller caller, ServerWebExchange exchange) {
+		// Deferred so that a refusal leaves as an error signal, not wrapped by reflection (StreamController.start).
+		return Mono.defer(() -> created(body, headers, caller, exchange));
+	}
+
+	private Mono<ResponseEntity<?>> created(JsonNode body, HttpHeaders headers, Caller caller,
+			ServerWebExchange exchange) {
 		ChatRequest chat = ChatRequest.parse(body);
 		// Read now, not first when the answer is written: by then the stream would exist.
 		AcceptHeader.parse(headers);

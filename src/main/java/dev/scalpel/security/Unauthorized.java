@@ -2,12 +2,12 @@ package dev.scalpel.security;
 
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
-import org.springframework.web.ErrorResponseException;
 
+import dev.scalpel.system.ProblemAnswer;
 import dev.scalpel.system.Problems;
 
 /** No valid credentials: a {@code 401} problem with {@code WWW-Authenticate: Bearer}. */
-final class Unauthorized extends ErrorResponseException {
+final class Unauthorized extends ProblemAnswer {
 
 	Unauthorized(String detail, boolean invalidToken) {
 		super(HttpStatus.UNAUTHORIZED, Problems.of(HttpStatus.UNAUTHORIZED, "unauthorized", "Unauthorized", detail),

@@ -1,12 +1,12 @@
 package dev.scalpel.stream;
 
 import org.springframework.http.HttpStatus;
-import org.springframework.web.ErrorResponseException;
 
+import dev.scalpel.system.ProblemAnswer;
 import dev.scalpel.system.Problems;
 
 /** A listener asked to resume from a position older than the retained events of its stream. */
-public final class EventsExpired extends ErrorResponseException {
+public final class EventsExpired extends ProblemAnswer {
 
 	public EventsExpired(long after, long oldestRetained) {
 		super(HttpStatus.GONE, Problems.of(HttpStatus.GONE, "events_expired", "Events no longer retained",

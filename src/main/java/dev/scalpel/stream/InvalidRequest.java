@@ -3,13 +3,13 @@ package dev.scalpel.stream;
 import java.util.List;
 
 import org.springframework.http.HttpStatus;
-import org.springframework.web.ErrorResponseException;
 
+import dev.scalpel.system.ProblemAnswer;
 import dev.scalpel.system.Problems;
 import dev.scalpel.system.Problems.FieldProblem;
 
 /** A request broke the contract: a field is missing, of the wrong type, out of range or too large. */
-public final class InvalidRequest extends ErrorResponseException {
+public final class InvalidRequest extends ProblemAnswer {
 
 	private InvalidRequest(HttpStatus status, String slug, String title, List<FieldProblem> errors) {
 		super(status, Problems.withErrors(Problems.of(status, slug, title, describe(errors)), errors), null);

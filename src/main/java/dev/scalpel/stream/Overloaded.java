@@ -4,12 +4,12 @@ import java.time.Duration;
 
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
-import org.springframework.web.ErrorResponseException;
 
+import dev.scalpel.system.ProblemAnswer;
 import dev.scalpel.system.Problems;
 
 /** Every slot is busy and the wait queue is full; nothing was created. Carries {@code Retry-After}. */
-public final class Overloaded extends ErrorResponseException {
+public final class Overloaded extends ProblemAnswer {
 
 	Overloaded(int slots, int queue, Duration retryAfter) {
 		super(HttpStatus.TOO_MANY_REQUESTS, Problems.of(HttpStatus.TOO_MANY_REQUESTS, "overloaded", "Overloaded",

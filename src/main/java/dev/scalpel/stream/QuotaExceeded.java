@@ -4,8 +4,8 @@ import java.time.Duration;
 
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
-import org.springframework.web.ErrorResponseException;
 
+import dev.scalpel.system.ProblemAnswer;
 import dev.scalpel.system.Problems;
 
 /**
@@ -13,7 +13,7 @@ import dev.scalpel.system.Problems;
  * Distinct from {@link Overloaded}: the service has room, this key has had its share. Carries
  * {@code Retry-After}.
  */
-public final class QuotaExceeded extends ErrorResponseException {
+public final class QuotaExceeded extends ProblemAnswer {
 
 	QuotaExceeded(String detail, Duration retryAfter) {
 		super(HttpStatus.TOO_MANY_REQUESTS,

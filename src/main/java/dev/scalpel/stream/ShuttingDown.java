@@ -1,12 +1,12 @@
 package dev.scalpel.stream;
 
 import org.springframework.http.HttpStatus;
-import org.springframework.web.ErrorResponseException;
 
+import dev.scalpel.system.ProblemAnswer;
 import dev.scalpel.system.Problems;
 
 /** The service is draining before it stops and takes no new streams. */
-public final class ShuttingDown extends ErrorResponseException {
+public final class ShuttingDown extends ProblemAnswer {
 
 	ShuttingDown() {
 		super(HttpStatus.SERVICE_UNAVAILABLE, Problems.of(HttpStatus.SERVICE_UNAVAILABLE, "shutting_down",

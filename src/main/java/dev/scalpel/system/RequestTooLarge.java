@@ -2,10 +2,9 @@ package dev.scalpel.system;
 
 import org.springframework.http.HttpStatus;
 import org.springframework.util.unit.DataSize;
-import org.springframework.web.ErrorResponseException;
 
 /** A request body over {@code scalpel.limits.max-body-size}. */
-public final class RequestTooLarge extends ErrorResponseException {
+public final class RequestTooLarge extends ProblemAnswer {
 
 	public RequestTooLarge(DataSize limit) {
 		super(HttpStatus.CONTENT_TOO_LARGE, Problems.of(HttpStatus.CONTENT_TOO_LARGE, "payload_too_large",

@@ -3,13 +3,13 @@ package dev.scalpel.upstream;
 import java.util.List;
 
 import org.springframework.http.HttpStatus;
-import org.springframework.web.ErrorResponseException;
 
+import dev.scalpel.system.ProblemAnswer;
 import dev.scalpel.system.Problems;
 import dev.scalpel.system.Problems.FieldProblem;
 
 /** No configured provider serves the requested model. */
-public final class ModelNotFound extends ErrorResponseException {
+public final class ModelNotFound extends ProblemAnswer {
 
 	private final String model;
 

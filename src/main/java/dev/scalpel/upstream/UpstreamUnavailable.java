@@ -4,12 +4,12 @@ import java.time.Duration;
 
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
-import org.springframework.web.ErrorResponseException;
 
+import dev.scalpel.system.ProblemAnswer;
 import dev.scalpel.system.Problems;
 
 /** The endpoint's circuit breaker is open: the start is refused at once, nothing was created. */
-public final class UpstreamUnavailable extends ErrorResponseException {
+public final class UpstreamUnavailable extends ProblemAnswer {
 
 	UpstreamUnavailable(String endpoint, Duration retryAfter) {
 		super(HttpStatus.SERVICE_UNAVAILABLE, Problems.of(HttpStatus.SERVICE_UNAVAILABLE, "upstream_unavailable",

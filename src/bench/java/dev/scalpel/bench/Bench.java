@@ -851,11 +851,21 @@ public final class Bench {
 	 * excess is refused with {@code 429}. Measures how long the refusals take.
 	 */
 	private void burst(Upstream upstream) {
+		burst(upstream, this.jar, "burst");
+		// before.jar=<an older build's jar>: burst through it too, for before/after figures in one run.
+		String before = System.getProperty("bench.before.jar");
+		if (before != null) {
+			burst(upstream, Path.of(before), "burst (before)");
+		}
+	}
+
+	private void burst(Upstream upstream, Path jar, String scenario) {
 		int capacity = 64 + 256;
+		String key = key(scenario);
 		// A pre-touched heap: without, the first touch of each heap page (about 10 µs on this VM) showed
 		// as a sixth of the event loop's time in the measured round (async-profiler: clear_page_erms under
 		// TLAB allocations).
-		try (ScalpelProcess scalpel = ScalpelProcess.start(this.jar, this.out.resolve("scalpel-burst.log"), "512m",
+		try (ScalpelProcess scalpel = ScalpelProcess.start(jar, log(scenario), "512m",
 				true, upstream.baseUrl(), List.of());
 				LoadGenerator load = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
 			upstream.script(100, Duration.ofMillis(100), -1);
@@ -863,7 +873,7 @@ public final class Bench {
 			// that of a start path still interpreted.
 			int rounds = Integer.getInteger("bench.burst.rounds", 20);
 			List<Double> roundSeconds = new ArrayList<>();
-			this.details.put("burst_round_seconds", roundSeconds);
+			this.details.put(key + "_round_seconds", roundSeconds);
 			long roundCpuMs = 0;
 			long roundJitMs = 0;
 			for (int round = 0; round < rounds; round++) {
@@ -877,7 +887,7 @@ public final class Bench {
 					// service that has run a while. The earlier rounds ran on all cores (ScalpelProcess).
 					scalpel.pin();
 					Duration waited = awaitJitQuiet(scalpel, Duration.ofSeconds(Integer.getInteger("bench.burst.quiet", 20)));
-					this.details.put("burst_waited_for_jit_seconds", waited.toMillis() / 1000.0);
+					this.details.put(key + "_waited_for_jit_seconds", waited.toMillis() / 1000.0);
 					load.resetFigures();
 					cpuBefore = scalpel.cpuNanos();
 					jitBefore = scalpel.cpuNanosByThreads().get("jit");
@@ -889,13 +899,13 @@ public final class Bench {
 				if (measured) {
 					roundCpuMs = (scalpel.cpuNanos() - cpuBefore) / 1_000_000;
 					roundJitMs = (scalpel.cpuNanosByThreads().get("jit") - jitBefore) / 1_000_000;
-					this.details.put("burst_measured_round_cpu_ms", roundCpuMs);
-					this.details.put("burst_measured_round_jit_cpu_ms", roundJitMs);
+					this.details.put(key + "_measured_round_cpu_ms", roundCpuMs);
+					this.details.put(key + "_measured_round_jit_cpu_ms", roundJitMs);
 				}
 				long accepted = answers.stream().filter(answer -> "202".equals(answer[0])).count();
 				long refused = answers.stream().filter(answer -> "429".equals(answer[0])).count();
-				this.details.put("burst_accepted", accepted);
-				this.details.put("burst_refused", refused);
+				this.details.put(key + "_accepted", accepted);
+				this.details.put(key + "_refused", refused);
 				// The queue from its back first, then the running streams: a queued stream that leaves from
 				// the back moves nobody, and a running one cancelled with the queue empty promotes nobody.
 				// In start order, each cancel of a running stream started a queued one's upstream call and
@@ -908,17 +918,17 @@ public final class Bench {
 				awaitMetric(scalpel, "scalpel_slots_in_use", 0, Duration.ofSeconds(30));
 				roundSeconds.add(Math.round(seconds(System.nanoTime() - roundStarted) * 10) / 10.0);
 			}
-			add("burst", "starts accepted / refused of " + 2 * capacity,
-					((Number) this.details.get("burst_accepted")).doubleValue(), "", null, null,
-					((Number) this.details.get("burst_refused")).doubleValue());
+			add(scenario, "starts accepted / refused of " + 2 * capacity,
+					((Number) this.details.get(key + "_accepted")).doubleValue(), "", null, null,
+					((Number) this.details.get(key + "_refused")).doubleValue());
 			double p99 = ms(load.refusals, 99);
-			add("burst", "429 answer latency p50 / p99", ms(load.refusals, 50), "ms", null, null, p99);
-			add("burst", "429 answer latency p99", p99, "ms", "<= 5 ms", p99 <= 5);
+			add(scenario, "429 answer latency p50 / p99", ms(load.refusals, 50), "ms", null, null, p99);
+			add(scenario, "429 answer latency p99", p99, "ms", "<= 5 ms", p99 <= 5);
 			// The same answers timed from when the client had written the request: what is left is
 			// Scalpel's (and the kernel's) share, without the client pushing out 640 requests at once.
-			add("burst", "  from the request written, p50 / p99", ms(load.refusalsFromWritten, 50), "ms", null, null,
+			add(scenario, "  from the request written, p50 / p99", ms(load.refusalsFromWritten, 50), "ms", null, null,
 					ms(load.refusalsFromWritten, 99));
-			add("burst", "Scalpel's CPU time for the measured round's 640 starts / of which its JIT", roundCpuMs, "ms",
+			add(scenario, "Scalpel's CPU time for the measured round's 640 starts / of which its JIT", roundCpuMs, "ms",
 					null, null, roundJitMs);
 		}
 	}

@@ -72,7 +72,7 @@ class StreamController {
 			@AuthenticationPrincipal Caller caller, ServerWebExchange exchange) {
 		// Deferred so that a refusal (429, 400, ...) leaves as an error signal, not as an exception out of
 		// this method, which reflection would wrap in one more exception with a full stack trace to fill
-		// in: a twentieth of a 429's time on the event loop (async-profiler; ProblemAnswer).
+		// in: up to a twentieth of a 429's time on the event loop (async-profiler; ProblemAnswer).
 		return Mono.defer(() -> started(body, headers, caller, exchange));
 	}
 

@@ -10,8 +10,8 @@ import org.springframework.web.ErrorResponseException;
  * An answer Scalpel gives with a problem detail (a refusal, an unknown stream, a full queue), thrown
  * to end a request. It is how a request is expected to end, not a fault, so it takes no stack trace:
  * none is ever logged, and filling one in was, with the copies Reactor's checkpoints take of it on
- * the way out through Spring's filter chain, a sixth of the event loop's time per {@code 429} in
- * {@code burst}-like load (async-profiler; README, "Performance"). A cause, when given, keeps its own.
+ * the way out through Spring's filter chain, an eighth of the event loop's time per {@code 429} under
+ * a flood of refusals (async-profiler; README, "Performance"). A cause, when given, keeps its own.
  */
 public abstract class ProblemAnswer extends ErrorResponseException {
 

@@ -16,8 +16,8 @@ import org.springframework.web.cors.reactive.DefaultCorsProcessor;
 import org.springframework.web.server.ServerWebExchange;
 import org.springframework.web.server.WebFilter;
 import org.springframework.web.server.WebFilterChain;
-import org.springframework.web.ErrorResponseException;
 
+import dev.scalpel.system.ProblemAnswer;
 import dev.scalpel.system.Problems;
 
 /**
@@ -59,7 +59,7 @@ final class CorsFilter implements WebFilter {
 		if (request.getURI().getHost() == null) {
 			// Spring cannot compare an origin with a request of no host (found by the hostile-input test:
 			// it throws); such a request is neither same-origin nor a call a browser makes.
-			return Mono.error(new ErrorResponseException(HttpStatus.BAD_REQUEST, Problems.of(HttpStatus.BAD_REQUEST,
+			return Mono.error(new ProblemAnswer(HttpStatus.BAD_REQUEST, Problems.of(HttpStatus.BAD_REQUEST,
 					"invalid_request", "Invalid request", "A request with an Origin needs a valid Host."), null));
 		}
 		if (!CorsUtils.isCorsRequest(request)) {

@@ -35,9 +35,9 @@ import org.springframework.security.web.server.savedrequest.NoOpServerRequestCac
 import org.springframework.security.web.server.util.matcher.ServerWebExchangeMatchers;
 import org.springframework.security.web.server.firewall.ServerExchangeRejectedHandler;
 import org.springframework.http.HttpStatus;
-import org.springframework.web.ErrorResponseException;
 import org.springframework.web.server.WebFilter;
 
+import dev.scalpel.system.ProblemAnswer;
 import dev.scalpel.system.Problems;
 
 import dev.scalpel.stream.AttachTokens;
@@ -150,7 +150,7 @@ class SecurityConfiguration {
 	 */
 	@Bean
 	ServerExchangeRejectedHandler rejectedRequests() {
-		return (exchange, rejected) -> Mono.error(new ErrorResponseException(HttpStatus.BAD_REQUEST,
+		return (exchange, rejected) -> Mono.error(new ProblemAnswer(HttpStatus.BAD_REQUEST,
 				Problems.of(HttpStatus.BAD_REQUEST, "invalid_request", "Invalid request",
 						"The request's path or headers hold characters this service refuses (encoded dots, slashes "
 								+ "or percent signs, control characters)."),

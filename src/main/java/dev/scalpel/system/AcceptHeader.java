@@ -8,7 +8,6 @@ import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.InvalidMediaTypeException;
 import org.springframework.http.MediaType;
-import org.springframework.web.ErrorResponseException;
 
 /**
  * The {@code Accept} header, read before a start does anything. Spring reads it again when it writes
@@ -43,9 +42,9 @@ public final class AcceptHeader {
 	}
 
 	/** The problem for an {@code Accept} header that cannot be used. */
-	public static ErrorResponseException invalid(@Nullable Throwable cause) {
+	public static ProblemAnswer invalid(@Nullable Throwable cause) {
 		String message = "is not a valid media type list of at most " + MAX_TYPES + " types";
-		return new ErrorResponseException(HttpStatus.BAD_REQUEST,
+		return new ProblemAnswer(HttpStatus.BAD_REQUEST,
 				Problems.withErrors(Problems.of(HttpStatus.BAD_REQUEST, "invalid_request", "Invalid request",
 						"Accept: " + message), List.of(new Problems.FieldProblem("Accept", message))),
 				cause);

@@ -12,10 +12,11 @@ import org.springframework.web.ErrorResponseException;
  * none is ever logged, and filling one in was, with the copies Reactor's checkpoints take of it on
  * the way out through Spring's filter chain, an eighth of the event loop's time per {@code 429} under
  * a flood of refusals (async-profiler; README, "Performance"). A cause, when given, keeps its own.
+ * Scalpel's code throws no other {@link ErrorResponseException} ({@code ArchitectureTest}).
  */
-public abstract class ProblemAnswer extends ErrorResponseException {
+public class ProblemAnswer extends ErrorResponseException {
 
-	protected ProblemAnswer(HttpStatusCode status, ProblemDetail body, @Nullable Throwable cause) {
+	public ProblemAnswer(HttpStatusCode status, ProblemDetail body, @Nullable Throwable cause) {
 		super(status, body, cause);
 	}
 

@@ -2,7 +2,6 @@ package dev.scalpel.stream;
 
 import java.time.Duration;
 
-import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
 
 import dev.scalpel.system.ProblemAnswer;
@@ -15,7 +14,7 @@ public final class Overloaded extends ProblemAnswer {
 		super(HttpStatus.TOO_MANY_REQUESTS, Problems.of(HttpStatus.TOO_MANY_REQUESTS, "overloaded", "Overloaded",
 				"All " + slots + " slots are busy and the wait queue is full (" + queue + " waiting). Retry later."),
 				null);
-		getHeaders().set(HttpHeaders.RETRY_AFTER, String.valueOf(Math.max(1, (retryAfter.toMillis() + 999) / 1000)));
+		retryAfter(retryAfter);
 	}
 
 }

@@ -2,7 +2,6 @@ package dev.scalpel.stream;
 
 import java.time.Duration;
 
-import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
 
 import dev.scalpel.system.ProblemAnswer;
@@ -18,7 +17,7 @@ public final class QuotaExceeded extends ProblemAnswer {
 	QuotaExceeded(String detail, Duration retryAfter) {
 		super(HttpStatus.TOO_MANY_REQUESTS,
 				Problems.of(HttpStatus.TOO_MANY_REQUESTS, "quota_exceeded", "Quota exceeded", detail), null);
-		getHeaders().set(HttpHeaders.RETRY_AFTER, String.valueOf(Math.max(1, (retryAfter.toMillis() + 999) / 1000)));
+		retryAfter(retryAfter);
 	}
 
 }

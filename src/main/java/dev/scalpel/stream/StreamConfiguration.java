@@ -41,7 +41,7 @@ class StreamConfiguration {
 		return new StreamManager(slots, router,
 				new InMemoryStreamRegistry(streams.retention(), streams.retentionBytes()), streams, upstream, limits,
 				providers.defaultModel(), queue.retryAfter(), json, Clock.systemUTC(), EventLoopTimers.scheduler(),
-				new CompositeObserver(observers.orderedStream().toList()), shared.getIfAvailable(() -> SharedStreams.NONE));
+				composite(observers), shared.getIfAvailable(() -> SharedStreams.NONE));
 	}
 
 	/** A listener whose answer was never written leaves when its exchange ends ({@link UnreadListeners}). */
@@ -66,8 +66,7 @@ class StreamConfiguration {
 	WebFilter startRejections(ObjectProvider<StreamObserver> observers) {
 		// Resolved at the first refusal, not at each: asking the bean factory for them every time was a
 		// twentieth of a refused start's time on the event loop (async-profiler under a flood of 429s).
-		Supplier<StreamObserver> observer = SingletonSupplier
-			.of(() -> new CompositeObserver(observers.orderedStream().toList()));
+		Supplier<StreamObserver> observer = SingletonSupplier.of(() -> composite(observers));
 		return (exchange, chain) -> {
 			ServerHttpRequest request = exchange.getRequest();
 			String path = request.getPath().value();
@@ -90,6 +89,10 @@ class StreamConfiguration {
 				}
 			});
 		};
+	}
+
+	private static StreamObserver composite(ObjectProvider<StreamObserver> observers) {
+		return new CompositeObserver(observers.orderedStream().toList());
 	}
 
 	/** Tells every observer, in order. */

@@ -1,6 +1,10 @@
 package dev.scalpel.system;
 
+import java.time.Duration;
+
 import org.jspecify.annotations.Nullable;
+
+import org.springframework.http.HttpHeaders;
 
 import org.springframework.http.HttpStatusCode;
 import org.springframework.http.ProblemDetail;
@@ -18,6 +22,11 @@ public class ProblemAnswer extends ErrorResponseException {
 
 	public ProblemAnswer(HttpStatusCode status, ProblemDetail body, @Nullable Throwable cause) {
 		super(status, body, cause);
+	}
+
+	/** Sets {@code Retry-After} to the wait in whole seconds, rounded up, at least one. */
+	protected final void retryAfter(Duration wait) {
+		getHeaders().set(HttpHeaders.RETRY_AFTER, String.valueOf(Math.max(1, (wait.toMillis() + 999) / 1000)));
 	}
 
 	@Override

@@ -2,7 +2,6 @@ package dev.scalpel.upstream;
 
 import java.time.Duration;
 
-import org.springframework.http.HttpHeaders;
 import org.springframework.http.HttpStatus;
 
 import dev.scalpel.system.ProblemAnswer;
@@ -17,7 +16,7 @@ public final class UpstreamUnavailable extends ProblemAnswer {
 						+ "' is failing and its circuit breaker is open; starts routed to it are refused for now."),
 				null);
 		getBody().setProperty("endpoint", endpoint);
-		getHeaders().set(HttpHeaders.RETRY_AFTER, String.valueOf(Math.max(1, (retryAfter.toMillis() + 999) / 1000)));
+		retryAfter(retryAfter);
 	}
 
 }

@@ -48,7 +48,8 @@ import dev.scalpel.support.TestRedis;
  * {@code steady.redis=true} (steady in redis mode as well, for the overhead of redis mode),
  * {@code steady.keys=true} (steady with API keys configured and sent as well, for their cost),
  * {@code capacity.streams=9000} (each such stream holds two sockets in Scalpel's process, and file
- * descriptors are limited per process), {@code warmup=10} (seconds: the ramp before figures are kept),
+ * descriptors are limited per process), {@code capacity.c1=false} (capacity's Scalpel compiles with
+ * C1 and C2 as the image's does, rather than with C1 alone), {@code warmup=10} (seconds: the ramp before figures are kept),
  * {@code jit.warmup=30} (seconds of paced load that warm the JVMs up before {@code steady} measures),
  * {@code rewarm=15} (seconds of paced load through Scalpel again, after the direct baseline),
  * {@code burst.rounds=20} (the last one measured, the others warm the JIT up),
@@ -69,6 +70,9 @@ public final class Bench {
 
 	private static final Duration FAST_WARMUP = Duration.ofSeconds(1);
 
+	/** How many streams {@code churn} keeps open at once. */
+	private static final int CHURN_CONCURRENCY = 1000;
+
 	/** How many of {@code capacity}'s idle streams may be opening at once, asked for and not yet answered. */
 	private static final int OPENING = 200;
 
@@ -84,6 +88,12 @@ public final class Bench {
 	private final Path jar;
 
 	private final AtomicInteger tags = new AtomicInteger();
+
+	/** Whether {@code churn} runs right after {@code steady}, and so may take over its Scalpel. */
+	private boolean churnFollowsSteady;
+
+	/** {@code steady}'s Scalpel, warm, left running for the {@code churn} that follows it; null otherwise. */
+	private @Nullable ScalpelProcess warmForChurn;
 
 	private Bench(Path out, Path jar) {
 		this.out = out;
@@ -115,10 +125,13 @@ public final class Bench {
 		if (scenarios.isEmpty() || scenarios.contains("default")) {
 			// capacity before churn: churn leaves some 100,000 loopback connections in TIME_WAIT, and the
 			// 18,000 that capacity then opens could wait for free ports (seen: 180 s instead of 20 s).
-			scenarios = List.of("steady", "capacity", "churn", "burst", "micro");
+			// steady right before churn: churn takes over steady's warm Scalpel (see churn).
+			scenarios = List.of("capacity", "steady", "churn", "burst", "micro");
 		}
 		Cpus.pinSelf();
 		Bench bench = new Bench(out, jar);
+		bench.churnFollowsSteady = scenarios.indexOf("churn") > 0
+				&& scenarios.indexOf("churn") == scenarios.indexOf("steady") + 1;
 		long started = System.nanoTime();
 		bench.details.put("machine", machine());
 		bench.details.put("started_at", Instant.now().toString());
@@ -186,8 +199,16 @@ public final class Bench {
 		Through memory;
 		Direct direct;
 		Phases phases = new Phases();
-		try (ScalpelProcess scalpel = startSteady(upstream, this.jar, "steady", streams, List.of());
-				LoadGenerator directLoad = new LoadGenerator(baseline, Api.OPENAI, baselineModel);
+		// churn, when it follows, takes this Scalpel over warm rather than start and warm up its own: a
+		// fresh JVM spent its first 100 s of churn with C2 taking a third of its one core. Only where
+		// steady ran with churn's settings (its 1,000 streams) and starts no variant of its own after it
+		// (an idle Scalpel on the core they measure on), and not for a before/after run, whose two churns
+		// must start alike.
+		boolean handOver = this.churnFollowsSteady && streams == CHURN_CONCURRENCY
+				&& System.getProperty("bench.before.jar") == null && ScalpelProcess.Jvm.alternative() == null
+				&& !Boolean.getBoolean("bench.steady.keys") && !Boolean.getBoolean("bench.steady.redis");
+		ScalpelProcess scalpel = startSteady(upstream, this.jar, "steady", streams, List.of());
+		try (LoadGenerator directLoad = new LoadGenerator(baseline, Api.OPENAI, baselineModel);
 				LoadGenerator through = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
 			phases.mark("start");
 			upstream.script(100, Duration.ofMillis(50), -1);
@@ -221,6 +242,14 @@ public final class Bench {
 						: scrapeTimes.stream().mapToLong(Long::longValue).max().orElse(0);
 				add("steady", "scrape of Scalpel's meters every 5 s from the re-warm on: how many / slowest (-1: none in 10 s)",
 						scrapeTimes.size(), "ms", null, null, slowest);
+			}
+			if (handOver) {
+				this.warmForChurn = scalpel;
+			}
+		}
+		finally {
+			if (this.warmForChurn != scalpel) {
+				scalpel.close();
 			}
 		}
 		phases.mark("stop");
@@ -304,7 +333,9 @@ public final class Bench {
 
 	private ScalpelProcess startSteady(ScalpelProcess.Jvm jvm, Upstream upstream, Path jar, String scenario,
 			int streams, List<String> properties) {
-		List<String> settings = new ArrayList<>(List.of("scalpel.slots.max=" + (streams + 200), "scalpel.queue.max=1000"));
+		// The auditor's interval as churn has it, for a churn that takes this Scalpel over.
+		List<String> settings = new ArrayList<>(List.of("scalpel.slots.max=" + (streams + 200), "scalpel.queue.max=1000",
+				"scalpel.auditor.interval=3s"));
 		settings.addAll(properties);
 		return ScalpelProcess.start(jvm, jar, log(scenario), "1g", true, upstream.baseUrl(), settings);
 	}
@@ -656,21 +687,26 @@ public final class Bench {
 
 	private void churn(Upstream upstream, Path jar, String scenario) {
 		long total = Long.getLong("bench.churn.streams", 100_000);
-		int concurrency = 1000;
+		int concurrency = CHURN_CONCURRENCY;
 		Duration warmup = Duration.ofSeconds(Integer.getInteger("bench.warmup", 10));
 		Duration lifetime = Duration.ofMillis(1200);
 		Phases phases = new Phases();
-		try (ScalpelProcess scalpel = ScalpelProcess.start(jar, log(scenario), "1g",
+		ScalpelProcess warm = this.warmForChurn;
+		this.warmForChurn = null;
+		this.details.put(key(scenario) + "_scalpel", (warm != null) ? "steady's, warm" : "its own, started for it");
+		try (ScalpelProcess scalpel = (warm != null) ? warm : ScalpelProcess.start(jar, log(scenario), "1g",
 				true, upstream.baseUrl(), List.of("scalpel.slots.max=" + (concurrency + 200), "scalpel.queue.max=1000",
 						"scalpel.auditor.interval=3s"));
 				LoadGenerator load = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
 			phases.mark("start");
 			upstream.script(20, Duration.ofMillis(50), -1);
 			// The warm-up leaves its last streams rather than wait for them (they took 8 s more on a cold
-			// JVM), and the measured streams start once Scalpel has let them all go. It runs on all cores
-			// (ScalpelProcess). Warming up until the JIT compiler was quiet did not pay: C2 compiled for
-			// some 100 s whether pinned or not (about 3,800 compilations of 3,400 methods, none of them
-			// compiled over and over: -XX:+PrintCompilation), as the rig's load kept both cores busy.
+			// JVM), and the measured streams start once Scalpel has let them all go. On its own Scalpel it
+			// runs on all cores (ScalpelProcess); on steady's, pinned already, it warms up the cancels and
+			// disconnects that steady had few or none of. Warming a new JVM up until the JIT compiler was
+			// quiet did not pay: C2 compiled for some 100 s whether pinned or not (about 3,800 compilations
+			// of 3,400 methods, none of them compiled over and over: -XX:+PrintCompilation), as the rig's
+			// load kept both cores busy. Taking steady's over did: see steady.
 			load.closedLoop(concurrency, Long.MAX_VALUE, warmup, lifetime, n -> mixed("warm", n, lifetime), true);
 			awaitMetric(scalpel, "scalpel_slots_in_use", 0, Duration.ofSeconds(30));
 			scalpel.pin();
@@ -756,7 +792,18 @@ public final class Bench {
 	private void capacity(Upstream upstream) {
 		int streams = Integer.getInteger("bench.capacity.streams", 9000);
 		Phases phases = new Phases();
-		try (ScalpelProcess scalpel = ScalpelProcess.start(this.jar, this.out.resolve("scalpel-capacity.log"), "512m",
+		// capacity measures the heap an idle stream holds, not speed, and a stream's objects are the same
+		// whichever compiler ran the code that made them. On C1 alone (capacity.c1=false: the image's
+		// JIT, C1 then C2) the 9,000 streams opened in 36 s instead of 71: with C2, its compiler took more
+		// of Scalpel's one core than the event loop did (async-profiler: 37 % against 32 %), and the live
+		// heap per stream came out the same (45.5 KiB either way, within the spread between runs).
+		ScalpelProcess.Jvm jvm = ScalpelProcess.Jvm.configured();
+		boolean c1 = !"false".equals(System.getProperty("bench.capacity.c1")) && !jvm.options().contains("Tiered");
+		if (c1) {
+			jvm = new ScalpelProcess.Jvm(jvm.java(), (jvm.options() + " -XX:TieredStopAtLevel=1").strip());
+		}
+		this.details.put("capacity_jit", c1 ? "C1 only" : "as configured");
+		try (ScalpelProcess scalpel = ScalpelProcess.start(jvm, this.jar, this.out.resolve("scalpel-capacity.log"), "512m",
 				false, upstream.baseUrl(),
 				List.of("scalpel.slots.max=" + (streams + 100), "scalpel.queue.max=1000",
 						"scalpel.upstream.first-token-timeout=1h", "scalpel.upstream.idle-timeout=1h",
@@ -786,9 +833,9 @@ public final class Bench {
 			// (the point is memory, not how fast a storm of opens is taken), and never more than OPENING
 			// at a time without their answer: at a fixed 500 a second, Scalpel fell behind as its heap
 			// filled and its accept queue overflowed (some 14,000 SYNs dropped a run, each retried by the
-			// kernel after 1, 3, 7 s). With the cap none is dropped; the opening still took 40-60 s,
-			// Scalpel's own pace on one core with its heap filling. (Left on all cores, it opened them no
-			// faster to speak of: 43 s in one run, against 47 and 64 s pinned in two.)
+			// kernel after 1, 3, 7 s). With the cap none is dropped; the opening took 40-70 s with
+			// C2, and half that on C1 alone (above). (Left on all cores, it opened them no faster to speak
+			// of: 43 s in one run, against 47 and 64 s pinned in two.)
 			// An idle stream that ends failed to open or was dropped: counted, so that the wait below ends
 			// once every stream is either open or ended instead of waiting out its timeout for them.
 			List<Outcome> ended = Collections.synchronizedList(new ArrayList<>());

@@ -247,6 +247,21 @@ class ContainerImageIT {
 		assertThat(contents).anySatisfy(files -> assertThat(files).contains("app/resources/application.yaml"));
 	}
 
+	@Test
+	void carriesNoNativeLibraryForHttp3() throws IOException {
+		List<String> files = new ArrayList<>();
+		for (String layer : layers) {
+			try (InputStream in = new GZIPInputStream(new java.io.ByteArrayInputStream(image.get(layer)))) {
+				files.addAll(Tar.read(in).keySet());
+			}
+		}
+		// Reactor Netty brings QUIC's native libraries for five platforms (12 MB) for HTTP/3, which
+		// Scalpel uses on neither side; pom.xml excludes them. Their classes, and epoll's library, stay.
+		assertThat(files).noneMatch(file -> file.matches("app/libs/netty-codec-native-quic-.*\\.jar"))
+			.anyMatch(file -> file.matches("app/libs/netty-codec-classes-quic-.*\\.jar"))
+			.anyMatch(file -> file.matches("app/libs/netty-transport-native-epoll-.*-linux-x86_64\\.jar"));
+	}
+
 	private static String projectVersion() throws IOException {
 		String pom = Files.readString(Path.of("pom.xml"));
 		int artifact = pom.indexOf("<artifactId>scalpel</artifactId>");

@@ -325,7 +325,10 @@ public final class Bench {
 	private record Direct(Histogram firstToken, Histogram gaps, Histogram headers, double rate) {
 	}
 
-	/** Scalpel for {@code steady}: slots for every stream, its log named after the scenario. */
+	/**
+	 * Scalpel for {@code steady}, and for a {@code churn} that does not take over steady's: slots for
+	 * every stream, its log named after the scenario.
+	 */
 	private ScalpelProcess startSteady(Upstream upstream, Path jar, String scenario, int streams,
 			List<String> properties) {
 		return startSteady(ScalpelProcess.Jvm.configured(), upstream, jar, scenario, streams, properties);
@@ -333,7 +336,7 @@ public final class Bench {
 
 	private ScalpelProcess startSteady(ScalpelProcess.Jvm jvm, Upstream upstream, Path jar, String scenario,
 			int streams, List<String> properties) {
-		// The auditor's interval as churn has it, for a churn that takes this Scalpel over.
+		// The auditor every 3 s: churn reads its leak count an auditor pass after its streams.
 		List<String> settings = new ArrayList<>(List.of("scalpel.slots.max=" + (streams + 200), "scalpel.queue.max=1000",
 				"scalpel.auditor.interval=3s"));
 		settings.addAll(properties);
@@ -694,9 +697,8 @@ public final class Bench {
 		ScalpelProcess warm = this.warmForChurn;
 		this.warmForChurn = null;
 		this.details.put(key(scenario) + "_scalpel", (warm != null) ? "steady's, warm" : "its own, started for it");
-		try (ScalpelProcess scalpel = (warm != null) ? warm : ScalpelProcess.start(jar, log(scenario), "1g",
-				true, upstream.baseUrl(), List.of("scalpel.slots.max=" + (concurrency + 200), "scalpel.queue.max=1000",
-						"scalpel.auditor.interval=3s"));
+		try (ScalpelProcess scalpel = (warm != null) ? warm
+				: startSteady(upstream, jar, scenario, concurrency, List.of());
 				LoadGenerator load = new LoadGenerator(scalpel.baseUrl(), Api.NATIVE, "bench")) {
 			phases.mark("start");
 			upstream.script(20, Duration.ofMillis(50), -1);

@@ -232,12 +232,7 @@ class ContainerImageIT {
 	@Test
 	void dependenciesResourcesAndClassesAreSeparateLayers() throws IOException {
 		assertThat(layers).hasSizeGreaterThanOrEqualTo(3);
-		List<List<String>> contents = new ArrayList<>();
-		for (String layer : layers) {
-			try (InputStream in = new GZIPInputStream(new java.io.ByteArrayInputStream(image.get(layer)))) {
-				contents.add(new ArrayList<>(Tar.read(in).keySet()));
-			}
-		}
+		List<List<String>> contents = layerFiles();
 		// Dependencies change rarely: their layer holds no class of ours, and ours holds no jar.
 		assertThat(contents).anySatisfy(files -> assertThat(files).anyMatch(file -> file.matches("app/libs/reactor-core-.*\\.jar"))
 			.noneMatch(file -> file.startsWith("app/classes/")));
@@ -249,17 +244,23 @@ class ContainerImageIT {
 
 	@Test
 	void carriesNoNativeLibraryForHttp3() throws IOException {
-		List<String> files = new ArrayList<>();
-		for (String layer : layers) {
-			try (InputStream in = new GZIPInputStream(new java.io.ByteArrayInputStream(image.get(layer)))) {
-				files.addAll(Tar.read(in).keySet());
-			}
-		}
+		List<String> files = layerFiles().stream().flatMap(List::stream).toList();
 		// Reactor Netty brings QUIC's native libraries for five platforms (12 MB) for HTTP/3, which
 		// Scalpel uses on neither side; pom.xml excludes them. Their classes, and epoll's library, stay.
 		assertThat(files).noneMatch(file -> file.matches("app/libs/netty-codec-native-quic-.*\\.jar"))
 			.anyMatch(file -> file.matches("app/libs/netty-codec-classes-quic-.*\\.jar"))
 			.anyMatch(file -> file.matches("app/libs/netty-transport-native-epoll-.*-linux-x86_64\\.jar"));
+	}
+
+	/** The files of each layer, in the layers' order. */
+	private static List<List<String>> layerFiles() throws IOException {
+		List<List<String>> contents = new ArrayList<>();
+		for (String layer : layers) {
+			try (InputStream in = new GZIPInputStream(new java.io.ByteArrayInputStream(image.get(layer)))) {
+				contents.add(new ArrayList<>(Tar.read(in).keySet()));
+			}
+		}
+		return contents;
 	}
 
 	private static String projectVersion() throws IOException {

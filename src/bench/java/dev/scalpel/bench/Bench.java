@@ -101,9 +101,6 @@ public final class Bench {
 	}
 
 	public static void main(String[] args) throws IOException {
-		Path out = Path.of(System.getProperty("bench.out", "target/bench"));
-		Path jar = Path.of(System.getProperty("bench.jar", "target/scalpel-0.1.0-SNAPSHOT.jar"));
-		Files.createDirectories(out);
 		// Maven passes -Dbench.args as one argument: scenario names and size=value settings.
 		// A word that starts with "-" continues the setting before it, so that scalpel.jvm can take several
 		// JVM options: scalpel.jvm=-XX:MaxGCPauseMillis=10 -Xlog:gc
@@ -128,12 +125,18 @@ public final class Bench {
 			// steady right before churn: churn takes over steady's warm Scalpel (see churn).
 			scenarios = List.of("capacity", "steady", "churn", "burst", "micro");
 		}
+		// Read after the settings, which may name them (jar=, out=) over the -D the build passes.
+		Path out = Path.of(System.getProperty("bench.out", "target/bench"));
+		Path jar = Path.of(System.getProperty("bench.jar", "target/scalpel-0.1.0-SNAPSHOT.jar"));
+		Files.createDirectories(out);
+		System.out.println("Scalpel: " + jar.toAbsolutePath() + " (" + Files.size(jar) + " bytes)");
 		Cpus.pinSelf();
 		Bench bench = new Bench(out, jar);
 		bench.churnFollowsSteady = scenarios.indexOf("churn") > 0
 				&& scenarios.indexOf("churn") == scenarios.indexOf("steady") + 1;
 		long started = System.nanoTime();
 		bench.details.put("machine", machine());
+		bench.details.put("jar", jar.toAbsolutePath() + " (" + Files.size(jar) + " bytes)");
 		bench.details.put("started_at", Instant.now().toString());
 		try (Upstream upstream = Upstream.start(out.resolve("upstream.log"))) {
 			for (String scenario : scenarios) {

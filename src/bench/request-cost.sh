@@ -11,6 +11,8 @@
 #   status   GET /v1/streams/{id} of one waiting stream
 #   refusal  POST /v1/streams answered 429 (one slot, held by a stream that never ends; no queue)
 #   start    POST /v1/streams with the event stream: the simulated model, one token at once
+# SCALPEL_ARGS adds arguments to Scalpel's command line, e.g.
+#   SCALPEL_ARGS=--logging.level.scalpel.streams=WARN src/bench/request-cost.sh <jar> start
 set -euo pipefail
 
 jar=${1:?usage: $0 <scalpel jar> <status|refusal|start> [warm-up seconds] [rounds]}
@@ -37,7 +39,7 @@ case $kind in
 	*) echo "unknown kind: $kind (status, refusal or start)" >&2; exit 2 ;;
 esac
 taskset -c "$scalpel_core" "$java" -Xms1g -Xmx1g -XX:+UseG1GC -XX:+UseCompactObjectHeaders -XX:ActiveProcessorCount=1 \
-	-jar "$jar" "${args[@]}" > "$work/scalpel.log" 2>&1 &
+	-jar "$jar" "${args[@]}" ${SCALPEL_ARGS:-} > "$work/scalpel.log" 2>&1 &
 pid=$!
 for _ in $(seq 120); do curl -sf http://127.0.0.1:18081/actuator/health >/dev/null && break; sleep 1; done
 curl -sf http://127.0.0.1:18081/actuator/health >/dev/null || { cat "$work/scalpel.log" >&2; exit 1; }

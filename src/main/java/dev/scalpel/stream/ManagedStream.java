@@ -94,6 +94,13 @@ final class ManagedStream {
 
 	private boolean everAttached;
 
+	/**
+	 * Whether its creation and events go to the shared store: only once its start was accepted
+	 * ({@link #publish}), so that a start refused with a full queue leaves nothing there (API.md: a
+	 * rejected start creates no stream) and costs no write.
+	 */
+	private boolean published;
+
 	/** {@link System#nanoTime()} of creation, of asking for a slot, of getting it, of losing the last listener. */
 	private final long createdNanos = System.nanoTime();
 
@@ -139,8 +146,33 @@ final class ManagedStream {
 		this.shared = shared;
 		this.log = new EventLog(maxEvents);
 		synchronized (this) {
-			shared.created(id, owner, this.createdAt);
 			appendStatus(StreamEvent.CREATED);
+		}
+	}
+
+	/**
+	 * Its start was accepted: shares its creation, then the events appended so far (the creation, a
+	 * queue position) as they would have been shared when appended; later ones are shared as they
+	 * come. Before the stream is visible to anyone, once.
+	 */
+	synchronized void publish() {
+		if (this.published) {
+			return;
+		}
+		this.published = true;
+		this.shared.created(this.id, this.owner, this.createdAt);
+		List<StreamEvent> events = this.log.after(0, Integer.MAX_VALUE);
+		for (int i = 0; i < events.size(); i++) {
+			StreamEvent event = events.get(i);
+			String view = null;
+			if (StreamEvent.CREATED.equals(event.type())) {
+				// A status event's data is the status object as of itself.
+				view = event.data();
+			}
+			else if (i == events.size() - 1 && this.shared.wantsViews()) {
+				view = this.encoder.status(viewLocked(event.id()));
+			}
+			share(event, view);
 		}
 	}
 
@@ -534,7 +566,9 @@ final class ManagedStream {
 	}
 
 	private void share(StreamEvent event, @Nullable String view) {
-		this.shared.appended(this.id, event, view, this.outputTokens);
+		if (this.published) {
+			this.shared.appended(this.id, event, view, this.outputTokens);
+		}
 	}
 
 	/** The status object; {@code lastEventId} is the newest event's id, or the one about to be appended. */

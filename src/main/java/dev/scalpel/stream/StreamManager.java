@@ -219,6 +219,7 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 				throw ex;
 			}
 		}
+		stream.publish();
 		Listener listener = null;
 		if (listen) {
 			listener = new Listener(stream, 0, this::left);

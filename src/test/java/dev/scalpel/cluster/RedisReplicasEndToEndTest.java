@@ -225,12 +225,19 @@ class RedisReplicasEndToEndTest {
 	record Replica(ConfigurableApplicationContext context, WebClient http) {
 
 		static Replica start(String name, TestRedis redis) {
+			return start(name, redis, "--scalpel.slots.max=4");
+		}
+
+		/** With settings of its own: the slots and queue, say. */
+		static Replica start(String name, TestRedis redis, String... settings) {
+			List<String> args = new ArrayList<>(List.of("--server.port=0", "--management.server.port=0",
+					"--scalpel.cluster.mode=redis", "--spring.data.redis.url=" + redis.url(),
+					"--scalpel.cluster.replica-id=" + name, "--scalpel.cluster.lease-time=1500ms"));
+			args.addAll(List.of(settings));
 			ConfigurableApplicationContext context = new SpringApplicationBuilder(ScalpelApplication.class,
 					ControlledUpstream.class)
 				.profiles("test")
-				.run("--server.port=0", "--management.server.port=0", "--scalpel.cluster.mode=redis",
-						"--spring.data.redis.url=" + redis.url(), "--scalpel.cluster.replica-id=" + name,
-						"--scalpel.cluster.lease-time=1500ms", "--scalpel.slots.max=4");
+				.run(args.toArray(String[]::new));
 			int port = ((WebServerApplicationContext) context).getWebServer().getPort();
 			return new Replica(context, WebClient.create("http://localhost:" + port));
 		}
@@ -266,10 +273,14 @@ class RedisReplicasEndToEndTest {
 		}
 
 		String startBackground() {
+			return startBackground("simulated");
+		}
+
+		String startBackground(String model) {
 			return JSON.readTree(this.http.post()
 				.uri("/v1/streams")
 				.contentType(MediaType.APPLICATION_JSON)
-				.bodyValue("{\"prompt\":\"listed\",\"background\":true}")
+				.bodyValue("{\"model\":\"" + model + "\",\"prompt\":\"listed\",\"background\":true}")
 				.retrieve()
 				.bodyToMono(String.class)
 				.block(WAIT)).path("id").asString();

@@ -3,6 +3,7 @@ package dev.scalpel.observe;
 import java.time.Duration;
 import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
@@ -28,11 +29,8 @@ import dev.scalpel.stream.StreamObserver;
  */
 public final class StreamMetrics implements StreamObserver {
 
-	/** The {@code trigger} of {@code scalpel.slot.release}, by finish reason; reasons without a slot map to none. */
-	private static final Map<FinishReason, String> TRIGGERS = Map.of(FinishReason.STOP, "complete",
-			FinishReason.LENGTH, "complete", FinishReason.CANCEL_REQUESTED, "cancel", FinishReason.CLIENT_DISCONNECTED,
-			"disconnect", FinishReason.UPSTREAM_ERROR, "error", FinishReason.INTERNAL_ERROR, "error",
-			FinishReason.OWNER_LOST, "error", FinishReason.TIMEOUT, "timeout", FinishReason.SHUTDOWN, "shutdown");
+	/** The {@code trigger} values of {@code scalpel.slot.release} (API.md, Operations). */
+	static final List<String> TRIGGERS = List.of("complete", "cancel", "disconnect", "error", "timeout", "shutdown");
 
 	private final Counter started;
 
@@ -69,7 +67,7 @@ public final class StreamMetrics implements StreamObserver {
 				.tag("reason", reason.tag())
 				.register(registry));
 		}
-		for (String trigger : TRIGGERS.values()) {
+		for (String trigger : TRIGGERS) {
 			this.release.computeIfAbsent(trigger,
 					name -> percentiles(timer("scalpel.slot.release", "Time from the trigger to the slot being free")
 						.tag("trigger", name)
@@ -116,6 +114,24 @@ public final class StreamMetrics implements StreamObserver {
 		return Double.NaN;
 	}
 
+	/**
+	 * The {@code trigger} of {@code scalpel.slot.release} for a finish reason; null for the reasons a
+	 * stream ends with before it ever held a slot. A switch without a default, so that a new reason
+	 * cannot be added without a trigger (a stream that ended with {@code tool_calls} once freed its slot
+	 * unrecorded).
+	 */
+	static @Nullable String trigger(FinishReason reason) {
+		return switch (reason) {
+			case STOP, LENGTH, TOOL_CALLS -> "complete";
+			case CANCEL_REQUESTED -> "cancel";
+			case CLIENT_DISCONNECTED -> "disconnect";
+			case UPSTREAM_ERROR, INTERNAL_ERROR, OWNER_LOST -> "error";
+			case TIMEOUT -> "timeout";
+			case SHUTDOWN -> "shutdown";
+			case NEVER_ATTACHED, QUEUE_TIMEOUT -> null;
+		};
+	}
+
 	@Override
 	public void created(String id, String model, boolean background) {
 		this.started.increment();
@@ -145,7 +161,7 @@ public final class StreamMetrics implements StreamObserver {
 	public void ended(String id, FinishReason reason, Duration lifetime, @Nullable Duration ran,
 			@Nullable Duration slotRelease) {
 		this.finished.get(reason).increment();
-		String trigger = TRIGGERS.get(reason);
+		String trigger = trigger(reason);
 		if (slotRelease != null && trigger != null) {
 			this.release.get(trigger).record(slotRelease);
 		}

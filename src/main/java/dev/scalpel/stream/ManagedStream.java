@@ -330,10 +330,12 @@ final class ManagedStream {
 	 * Takes the slot and the upstream call that is about to start. False when the stream is already
 	 * terminal; the caller then still owns the permit and must release it.
 	 */
-	synchronized boolean start(Permit permit, Disposable generation, Disposable deadline, Instant now) {
+	synchronized boolean start(Permit permit, Disposable generation, Disposable deadline, Instant now,
+			@Nullable Integer promptTokens) {
 		if (terminal()) {
 			return false;
 		}
+		this.inputTokens = promptTokens;
 		this.permit = permit;
 		this.generation = generation;
 		this.deadline = deadline;
@@ -447,7 +449,9 @@ final class ManagedStream {
 		this.error = error;
 		this.queuePosition = null;
 		if (usage != null) {
-			this.inputTokens = usage.inputTokens();
+			if (usage.inputTokens() != null) {
+				this.inputTokens = usage.inputTokens();
+			}
 			// The provider's count when it reported one, else the tokens the source counted.
 			this.outputTokens = usage.outputTokens();
 		}

@@ -583,7 +583,8 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		// Read before the start: a stream that ended may be compacted (its request let go) at any time,
 		// but one that starts below had not ended, so it still had its request here.
 		GenerationRequest request = stream.request();
-		if (request == null || !stream.start(permit, generation, deadline, this.clock.instant())) {
+		if (request == null || !stream.start(permit, generation, deadline, this.clock.instant(),
+				stream.source().promptTokens(request))) {
 			// Ended while the permit was on its way: give it back, start nothing.
 			deadline.dispose();
 			permit.release();

@@ -112,6 +112,11 @@ public final class SimulatedTokenSource implements TokenSource {
 		return hash;
 	}
 
+	@Override
+	public Integer promptTokens(GenerationRequest request) {
+		return inputTokens(request);
+	}
+
 	private static int inputTokens(GenerationRequest request) {
 		int tokens = 0;
 		for (Message message : request.messages()) {

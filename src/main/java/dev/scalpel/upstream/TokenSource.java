@@ -2,6 +2,7 @@ package dev.scalpel.upstream;
 
 import java.util.Set;
 
+import org.jspecify.annotations.Nullable;
 import reactor.core.publisher.Flux;
 
 /**
@@ -44,6 +45,15 @@ public interface TokenSource {
 
 	/** Streams the generation. Cold: nothing happens until subscription. */
 	Flux<Chunk> generate(GenerationRequest request);
+
+	/**
+	 * The prompt's tokens, when this source knows them before the generation ends (the simulated
+	 * model counts them itself), so that a stream in progress shows them; null when only the
+	 * provider's report in {@link Chunk.Finished} gives them.
+	 */
+	default @Nullable Integer promptTokens(GenerationRequest request) {
+		return null;
+	}
 
 	/**
 	 * Wraps a call to {@link #generate}, with its time limits applied, in whatever judges the source's

@@ -59,6 +59,10 @@ class StreamApiEndToEndTest extends ApiEndToEndTest {
 		JsonNode started = this.client.data(stream.events().get(1));
 		assertThat(started.get("status").asString()).isEqualTo("in_progress");
 		assertThat(started.get("started_at").isNull()).isFalse();
+		// The simulated model counts the prompt's tokens (its four words) at once, as API.md's example
+		// of a stream in progress shows them; before the start nothing has counted them.
+		assertThat(created.get("usage").get("input_tokens").isNull()).isTrue();
+		assertThat(started.get("usage").get("input_tokens").asInt()).isEqualTo(4);
 		for (ServerSentEvent<String> token : stream.events().subList(2, types.size() - 1)) {
 			assertThat(this.client.data(token).get("text").isString()).isTrue();
 		}
@@ -67,6 +71,7 @@ class StreamApiEndToEndTest extends ApiEndToEndTest {
 		assertThat(completed.get("finish_reason").asString()).isEqualTo("stop");
 		assertThat(completed.get("last_event_id").asLong()).isEqualTo(types.size());
 		assertThat(completed.get("usage").get("output_tokens").asInt()).isEqualTo(replyTokens);
+		assertThat(completed.get("usage").get("input_tokens").asInt()).isEqualTo(4);
 		assertThat(completed.get("ended_at").isNull()).isFalse();
 		assertThat(completed.get("cancelled_at").isNull()).isTrue();
 

@@ -4,6 +4,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.jspecify.annotations.Nullable;
 import org.reactivestreams.Publisher;
@@ -41,14 +42,19 @@ public record EventStream(Flux<byte[]> frames) {
 	private static final byte[] KEEP_ALIVE = ": keep-alive\n\n".getBytes(StandardCharsets.UTF_8);
 
 	/**
-	 * The frames, with a keep-alive comment after every {@code heartbeat} while they last: comments
-	 * keep proxies from closing a quiet connection, and end with the frames.
+	 * The frames, with a keep-alive comment every {@code heartbeat} while they are quiet (API.md): a
+	 * comment keeps proxies from closing a quiet connection, and the comments end with the frames.
+	 * A tick of the heartbeat that finds a frame since the last tick writes nothing, so the first
+	 * comment comes one to two intervals after the last frame; a per-frame timer would cost a
+	 * schedule and a cancel per token.
 	 */
 	public static EventStream withHeartbeats(Flux<byte[]> frames, Duration heartbeat) {
 		Sinks.Empty<Void> ended = Sinks.empty();
-		Flux<byte[]> body = frames.doFinally(signal -> ended.tryEmitEmpty());
+		AtomicBoolean framed = new AtomicBoolean();
+		Flux<byte[]> body = frames.doOnNext(frame -> framed.lazySet(true)).doFinally(signal -> ended.tryEmitEmpty());
 		Flux<byte[]> heartbeats = Flux.interval(heartbeat, heartbeat)
 			.onBackpressureDrop()
+			.filter(tick -> !framed.getAndSet(false))
 			.map(tick -> KEEP_ALIVE)
 			.takeUntilOther(ended.asMono());
 		return new EventStream(Flux.merge(body, heartbeats));

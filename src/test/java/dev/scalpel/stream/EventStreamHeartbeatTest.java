@@ -1,0 +1,69 @@
+package dev.scalpel.stream;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+
+import org.junit.jupiter.api.Test;
+import reactor.core.publisher.Sinks;
+import reactor.test.StepVerifier;
+
+/**
+ * API.md: "While a stream is live and quiet, the server writes an SSE comment line every
+ * heartbeat-interval". In virtual time: no comment while frames come more often than the interval,
+ * one every interval once they stop (the first one to two intervals after the last frame), none
+ * after the frames end.
+ */
+class EventStreamHeartbeatTest {
+
+	private static final Duration HEARTBEAT = Duration.ofSeconds(15);
+
+	private static final String KEEP_ALIVE = ": keep-alive\n\n";
+
+	@Test
+	void keepAliveCommentsComeOnlyWhileTheStreamIsQuiet() {
+		Sinks.Many<byte[]> frames = Sinks.many().unicast().onBackpressureBuffer();
+		StepVerifier
+			.withVirtualTime(() -> EventStream.withHeartbeats(frames.asFlux(), HEARTBEAT)
+				.frames()
+				.map(frame -> new String(frame, StandardCharsets.UTF_8)))
+			.expectSubscription()
+			.then(() -> frames.tryEmitNext(frame("a")))
+			.expectNext("a")
+			// A frame every 10 s, for a minute: busy, so no comment though four ticks pass.
+			.then(() -> frames.tryEmitNext(frame("b")))
+			.expectNext("b")
+			.thenAwait(Duration.ofSeconds(10))
+			.then(() -> frames.tryEmitNext(frame("c")))
+			.expectNext("c")
+			.thenAwait(Duration.ofSeconds(10))
+			.then(() -> frames.tryEmitNext(frame("d")))
+			.expectNext("d")
+			.thenAwait(Duration.ofSeconds(10))
+			.then(() -> frames.tryEmitNext(frame("e")))
+			.expectNext("e")
+			.thenAwait(Duration.ofSeconds(10))
+			.then(() -> frames.tryEmitNext(frame("f")))
+			.expectNext("f")
+			.thenAwait(Duration.ofSeconds(10))
+			.then(() -> frames.tryEmitNext(frame("g")))
+			.expectNext("g")
+			// t = 50 s, the last frame. The tick at 60 s sees it; the one at 75 s sees none since: the first
+			// comment, 25 s after the last frame; then one every 15 s.
+			.expectNoEvent(Duration.ofSeconds(24))
+			.thenAwait(Duration.ofSeconds(1))
+			.expectNext(KEEP_ALIVE)
+			.expectNoEvent(Duration.ofSeconds(14))
+			.thenAwait(Duration.ofSeconds(1))
+			.expectNext(KEEP_ALIVE)
+			.then(() -> frames.tryEmitNext(frame("h")))
+			.expectNext("h")
+			.then(frames::tryEmitComplete)
+			.expectComplete()
+			.verify(Duration.ofSeconds(5));
+	}
+
+	private static byte[] frame(String text) {
+		return text.getBytes(StandardCharsets.UTF_8);
+	}
+
+}

@@ -1,6 +1,7 @@
 package dev.scalpel.stream;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -213,6 +214,22 @@ class StreamApiEndToEndTest extends ApiEndToEndTest {
 		List<String> walked = walkAllPages(2);
 		assertThat(walked).containsSubsequence(newest, middle, oldest);
 		assertThat(new HashSet<>(walked)).hasSameSizeAs(walked);
+	}
+
+	@Test
+	void listPagesTwentyStreamsWithoutALimit() {
+		List<String> started = new ArrayList<>();
+		for (int i = 0; i < 21; i++) {
+			started.add(this.client.startAccepted("{\"model\":\"controlled\",\"prompt\":\"page " + i + "\"}"));
+		}
+
+		List<String> newestFirst = new ArrayList<>(started);
+		Collections.reverse(newestFirst);
+
+		JsonNode page = this.client.json(this.client.get("/v1/streams"));
+		assertThat(ids(page)).containsExactlyElementsOf(newestFirst.subList(0, 20));
+		assertThat(page.get("has_more").asBoolean()).isTrue();
+		started.forEach(this.client::cancel);
 	}
 
 	@Test

@@ -36,6 +36,8 @@ public final class StreamMetrics implements StreamObserver {
 
 	private final Counter tokens;
 
+	private final Counter dropped;
+
 	private final Timer queueWait;
 
 	private final Timer ttft;
@@ -49,6 +51,9 @@ public final class StreamMetrics implements StreamObserver {
 	public StreamMetrics(MeterRegistry registry) {
 		this.started = Counter.builder("scalpel.streams.started").description("Streams created").register(registry);
 		this.tokens = Counter.builder("scalpel.tokens").description("Tokens sent").register(registry);
+		this.dropped = Counter.builder("scalpel.listeners.dropped")
+			.description("Listeners dropped for not keeping up with their stream; their clients may resume")
+			.register(registry);
 		this.queueWait = percentiles(
 				timer("scalpel.queue.wait", "Time from asking for a slot to getting it").register(registry), registry);
 		this.ttft = percentiles(
@@ -165,6 +170,11 @@ public final class StreamMetrics implements StreamObserver {
 		if (slotRelease != null && trigger != null) {
 			this.release.get(trigger).record(slotRelease);
 		}
+	}
+
+	@Override
+	public void listenerDropped(String id) {
+		this.dropped.increment();
 	}
 
 

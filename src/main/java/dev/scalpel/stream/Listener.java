@@ -112,6 +112,22 @@ final class Listener {
 		drain();
 	}
 
+	/**
+	 * Whether it waits for its reader: connected and not done, with nothing asked for. On an ended
+	 * stream that is a client that stopped reading, not a listener the end forgot: the rest of the
+	 * stream's events wait in its log for the reader's demand.
+	 */
+	boolean waitingForReader() {
+		FluxSink<StreamEvent> sink = this.sink;
+		return sink != null && !this.done && !sink.isCancelled() && sink.requestedFromDownstream() <= 0;
+	}
+
+	/** Drops it as one that fell behind (the leak auditor, for a reader stalled past its slack). */
+	void dropBehind() {
+		this.fellBehind = true;
+		disconnect();
+	}
+
 	/** Disconnects this listener without a terminal event (the leak auditor's reclaim). */
 	void disconnect() {
 		this.done = true;

@@ -141,6 +141,13 @@ class StreamConfiguration {
 			}
 		}
 
+		@Override
+		public void listenerDropped(String id) {
+			for (StreamObserver observer : this.observers) {
+				observer.listenerDropped(id);
+			}
+		}
+
 	}
 
 }

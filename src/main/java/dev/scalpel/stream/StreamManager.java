@@ -522,6 +522,16 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 					// Aged from the end or from its own attach, whichever is later: a replay of a stream that
 					// ended long ago is a reader at work, not a listener the end forgot.
 					if (now - Math.max(audit.endedNanos(), listener.createdNanos()) > margin) {
+						if (listener.waitingForReader()) {
+							// It still waits for its client to read, past the slack: a stalled reader, not a leak
+							// (the bench saw them on a client core overloaded for seconds). Dropped as one that fell
+							// behind, so that it holds nothing longer; its client may resume.
+							listener.dropBehind();
+							logger.info("Listener of stream " + stream.id() + " dropped: its client stopped reading, "
+									+ "and the stream ended more than " + slack.toMillis()
+									+ " ms ago; it may resume with Last-Event-ID");
+							continue;
+						}
 						listener.disconnect();
 						leaks.add(new Leak("listener", stream.id(), "listener still attached after the terminal event"));
 					}
@@ -635,6 +645,9 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 
 	private void left(Listener listener) {
 		ManagedStream stream = listener.stream();
+		if (listener.fellBehind()) {
+			this.observer.listenerDropped(stream.id());
+		}
 		int remaining = stream.detach(listener);
 		if (remaining >= 0) {
 			this.listeners.decrementAndGet();

@@ -41,6 +41,14 @@ public interface StreamObserver {
 			@Nullable Duration slotRelease) {
 	}
 
+	/**
+	 * A listener was dropped for not keeping up with its stream: it fell behind the replay buffer, or
+	 * its client read nothing for longer than the leak auditor's slack after the stream ended. Its
+	 * client may resume with {@code Last-Event-ID}.
+	 */
+	default void listenerDropped(String id) {
+	}
+
 	/** Why a start was refused, as the {@code scalpel.streams.rejected} tag names it. */
 	enum Rejection {
 

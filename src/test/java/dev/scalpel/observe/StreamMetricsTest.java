@@ -44,6 +44,14 @@ class StreamMetricsTest {
 		assertThat(this.registry.get("scalpel.slot.release").timers()).hasSize(StreamMetrics.TRIGGERS.size());
 	}
 
+	@Test
+	void aDroppedListenerIsCounted() {
+		this.metrics.listenerDropped("str_a");
+		this.metrics.listenerDropped("str_b");
+
+		assertThat(this.registry.get("scalpel.listeners.dropped").counter().count()).isEqualTo(2);
+	}
+
 	private long releases(String trigger) {
 		return this.registry.get("scalpel.slot.release").tag("trigger", trigger).timer().count();
 	}

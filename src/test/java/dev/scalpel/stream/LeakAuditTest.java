@@ -230,8 +230,38 @@ class LeakAuditTest {
 		assertThat(this.upstream.calls()).isEmpty();
 	}
 
+	/**
+	 * A listener still attached to an ended stream, that had the stream's events to give and was asked
+	 * for more, is one the end forgot: a leak.
+	 */
 	@Test
 	void aListenerStillAttachedToATerminalStreamIsDisconnected() {
+		StreamManager manager = Harness.manager(this.slots, Harness.streams(), Harness.upstream(), this.upstream);
+		LeakAuditor auditor = auditor(manager);
+		StreamManager.Started started = manager.start(Harness.background("controlled", "hi"), false);
+		String id = started.view().id();
+		this.upstream.nextCall(WAIT).token("a").finish("stop");
+		Await.atMost(WAIT).until(() -> "completed".equals(manager.status(id).status()));
+		// Attached, and never connected: its answer's body was never subscribed (in the server, the
+		// exchange's end would make it leave; here nothing does).
+		Listener forgotten = manager.attach(id, 0);
+		Await.atMost(WAIT).during(SLACK.multipliedBy(2)).until(() -> true);
+
+		assertThat(auditor.audit()).extracting(StreamManager.Leak::resource).containsExactly("listener");
+		assertThat(manager.listenerCount()).isZero();
+		assertThat(forgotten.fellBehind()).isFalse();
+		assertThat(reclaimed("listener")).isEqualTo(1);
+	}
+
+	/**
+	 * A listener whose client stopped reading (here: asked for one event and no more) waits for its
+	 * reader, with the rest of the stream's events in the log: a slow or stalled client, not a leak.
+	 * Past the slack after the stream ended it is dropped as one that fell behind (its client may
+	 * resume), and counts as no leak. (The benchmark's client, on a core overloaded for seconds, was
+	 * once counted as ten leaks this way.)
+	 */
+	@Test
+	void aListenerWhoseClientStoppedReadingIsDroppedPastTheSlackAndIsNoLeak() {
 		StreamManager manager = Harness.manager(this.slots, Harness.streams(), Harness.upstream(), this.upstream);
 		LeakAuditor auditor = auditor(manager);
 		StreamManager.Started started = manager.start(Harness.prompt("controlled", "hi"), true);
@@ -239,13 +269,16 @@ class LeakAuditTest {
 		this.upstream.nextCall(WAIT).token("a").finish("stop");
 		assertThat(manager.status(started.view().id()).status()).isEqualTo("completed");
 		assertThat(manager.listenerCount()).isEqualTo(1);
+		assertThat(auditor.audit()).as("within the slack").isEmpty();
+		assertThat(manager.listenerCount()).isEqualTo(1);
 		Await.atMost(WAIT).during(SLACK.multipliedBy(2)).until(() -> true);
 
-		assertThat(auditor.audit()).extracting(StreamManager.Leak::resource).containsExactly("listener");
+		assertThat(auditor.audit()).isEmpty();
 		assertThat(stalled.completed).isTrue();
 		assertThat(stalled.terminalEvents()).isZero();
+		assertThat(started.listener().fellBehind()).isTrue();
 		assertThat(manager.listenerCount()).isZero();
-		assertThat(reclaimed("listener")).isEqualTo(1);
+		assertThat(reclaimed("listener")).isZero();
 	}
 
 	@Test
@@ -264,10 +297,12 @@ class LeakAuditTest {
 		assertThat(auditor.audit()).isEmpty();
 		assertThat(replaying.completed).isFalse();
 
-		// Still stalled past the slack from its own attach: that is a listener the auditor reclaims.
+		// Still stalled past the slack from its own attach: a reader that stopped, dropped, not a leak.
 		Await.atMost(WAIT).during(SLACK.multipliedBy(2)).until(() -> true);
-		assertThat(auditor.audit()).extracting(StreamManager.Leak::resource).containsExactly("listener");
+		assertThat(auditor.audit()).isEmpty();
+		assertThat(replaying.completed).isTrue();
 		assertThat(manager.listenerCount()).isZero();
+		assertThat(reclaimed("listener")).isZero();
 	}
 
 	@Test

@@ -48,7 +48,9 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 	private static final Log logger = LogFactory.getLog(ProblemWebExceptionHandler.class);
 
 	/** The paths of the OpenAI-compatible front door, whose errors are OpenAI's error objects. */
-	private static final String OPENAI_DOOR = "/v1/chat/";
+	private static boolean openAiDoor(String path) {
+		return path.startsWith("/v1/chat/") || path.equals("/v1/models") || path.startsWith("/v1/models/");
+	}
 
 	private static final Map<Integer, String> SLUGS = Map.of(400, "invalid_request", 404, "not_found", 405,
 			"method_not_allowed", 406, "not_acceptable", 413, "payload_too_large", 415, "unsupported_media_type", 429,
@@ -73,7 +75,7 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 		HttpHeaders headers = response.getHeaders();
 		headers.clear();
 		headers.addAll(rendered.headers());
-		if (exchange.getRequest().getPath().value().startsWith(OPENAI_DOOR)) {
+		if (openAiDoor(exchange.getRequest().getPath().value())) {
 			// OpenAI's clients read errors in OpenAI's shape: the same answer, as they expect it.
 			headers.setContentType(MediaType.APPLICATION_JSON);
 			byte[] body = this.json.writeValueAsBytes(Map.of("error", openAi(rendered.problem())));

@@ -354,6 +354,18 @@ class ChatCompletionsSdkEndToEndTest {
 			.contains("simulated", "gpt-test");
 	}
 
+	@Test
+	void aModelIsRetrievedAndAnUnknownOneRaisesTheSdksNotFoundWithOpenAisErrorCode() {
+		assertThat(this.openai.models().retrieve("simulated").ownedBy()).isEqualTo("scalpel");
+		assertThat(this.openai.models().retrieve("gpt-test").id()).isEqualTo("gpt-test");
+		assertThatExceptionOfType(NotFoundException.class).isThrownBy(() -> this.openai.models().retrieve("no-such-model"))
+			.satisfies(failure -> {
+				assertThat(failure.statusCode()).isEqualTo(404);
+				assertThat(failure.code()).contains("model_not_found");
+				assertThat(failure.type()).contains("invalid_request_error");
+			});
+	}
+
 	private static ChatCompletionCreateParams.Builder params(String model) {
 		return ChatCompletionCreateParams.builder().model(model).addUserMessage("Say hello");
 	}

@@ -45,7 +45,8 @@ class ChatCompletionsWithKeysSdkEndToEndTest {
 		OpenAIClient wrong = OpenAiClients.scalpel(this.port, "sk-wrong");
 		assertThatExceptionOfType(UnauthorizedException.class).isThrownBy(() -> wrong.chat().completions().create(hello()))
 			.satisfies(ex -> assertThat(ex.statusCode()).isEqualTo(401));
-		assertThatExceptionOfType(UnauthorizedException.class).isThrownBy(() -> wrong.models().list());
+		assertThatExceptionOfType(UnauthorizedException.class).isThrownBy(() -> wrong.models().list())
+			.satisfies(ex -> assertThat(ex.code()).as("OpenAI's error shape on /v1/models too").contains("unauthorized"));
 	}
 
 	@Test

@@ -70,7 +70,8 @@ import static org.assertj.core.api.Assertions.fail;
  * <ul>
  * <li>the answer comes within a bounded time and is never a {@code 5xx} (nor a redirect, outside
  * Swagger UI);</li>
- * <li>an error is an RFC 9457 problem detail (OpenAI's error object on {@code /v1/chat/}), except the
+ * <li>an error is an RFC 9457 problem detail (OpenAI's error object on {@code /v1/chat/} and
+ * {@code /v1/models}), except the
  * bodiless {@code 400}, {@code 414} and {@code 431} that Netty answers before the application runs
  * for requests it cannot parse or whose head is too large; no body names a Java class, a package or a
  * stack frame;</li>
@@ -225,7 +226,7 @@ class HostileInputPropertyTest {
 		Statistics.label("refused by").collect("application");
 		assertThat(type).as("an error has a content type: %s", what).isNotNull();
 		if (request.openAiPath()) {
-			assertThat(type).as("OpenAI's error shape on /v1/chat/: %s", what).startsWith("application/json");
+			assertThat(type).as("OpenAI's error shape on the OpenAI door: %s", what).startsWith("application/json");
 			if (request.head()) {
 				return;
 			}
@@ -1034,7 +1035,11 @@ class HostileInputPropertyTest {
 			if (path.startsWith("http://localhost")) {
 				path = path.substring("http://localhost".length());
 			}
-			return path.startsWith("/v1/chat/");
+			int query = path.indexOf('?');
+			if (query >= 0) {
+				path = path.substring(0, query);
+			}
+			return path.startsWith("/v1/chat/") || path.equals("/v1/models") || path.startsWith("/v1/models/");
 		}
 
 		/** The victim this request is about (in its path, or as a list's cursor), if any. */

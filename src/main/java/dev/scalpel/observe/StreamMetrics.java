@@ -127,7 +127,7 @@ public final class StreamMetrics implements StreamObserver {
 	 */
 	static @Nullable String trigger(FinishReason reason) {
 		return switch (reason) {
-			case STOP, LENGTH, TOOL_CALLS -> "complete";
+			case STOP, LENGTH, TOOL_CALLS, CONTENT_FILTER -> "complete";
 			case CANCEL_REQUESTED -> "cancel";
 			case CLIENT_DISCONNECTED -> "disconnect";
 			case UPSTREAM_ERROR, INTERNAL_ERROR, OWNER_LOST -> "error";

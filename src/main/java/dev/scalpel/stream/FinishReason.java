@@ -11,6 +11,11 @@ public enum FinishReason {
 	LENGTH(StreamStatus.COMPLETED),
 	/** The model finished by calling tools (OpenAI-compatible providers, through the OpenAI door). */
 	TOOL_CALLS(StreamStatus.COMPLETED),
+	/**
+	 * The provider stopped the reply under its content policy (OpenAI's {@code content_filter},
+	 * Anthropic's {@code refusal}): complete as the provider sent it, but cut.
+	 */
+	CONTENT_FILTER(StreamStatus.COMPLETED),
 	/** The cancel endpoint was called. */
 	CANCEL_REQUESTED(StreamStatus.CANCELLED),
 	/** The last listener of a non-background stream left. */

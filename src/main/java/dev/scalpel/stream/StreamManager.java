@@ -832,6 +832,7 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 				FinishReason reason = switch (finished.reason()) {
 					case "length" -> FinishReason.LENGTH;
 					case "tool_calls" -> FinishReason.TOOL_CALLS;
+					case "content_filter" -> FinishReason.CONTENT_FILTER;
 					default -> FinishReason.STOP;
 				};
 				end(this.stream, reason, null, finished.usage(), ManagedStream.Guard.NONE);

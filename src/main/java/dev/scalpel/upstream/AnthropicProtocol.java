@@ -150,7 +150,9 @@ final class AnthropicProtocol implements Protocol {
 				}
 				case "message_stop" -> {
 					this.done = true;
-					return new Chunk.Finished("max_tokens".equals(this.stopReason) ? "length" : "stop",
+					String reason = "max_tokens".equals(this.stopReason) ? "length"
+							: "refusal".equals(this.stopReason) ? "content_filter" : "stop";
+					return new Chunk.Finished(reason,
 							new Usage(this.inputTokens, (this.outputTokens != null) ? this.outputTokens : this.tokens));
 				}
 				case "error" -> {

@@ -20,7 +20,7 @@ public sealed interface Chunk {
 
 	/**
 	 * The generation ended normally.
-	 * @param reason {@code stop}, {@code length} or {@code tool_calls}
+	 * @param reason {@code stop}, {@code length}, {@code tool_calls} or {@code content_filter}
 	 * @param usage token counts, as the provider reported them or as counted
 	 */
 	record Finished(String reason, Usage usage) implements Chunk {

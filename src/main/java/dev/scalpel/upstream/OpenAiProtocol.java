@@ -192,8 +192,8 @@ final class OpenAiProtocol implements Protocol {
 
 		private Chunk.Finished finished() {
 			this.done = true;
-			String reason = ("length".equals(this.finishReason) || "tool_calls".equals(this.finishReason))
-					? this.finishReason : "stop";
+			String reason = ("length".equals(this.finishReason) || "tool_calls".equals(this.finishReason)
+					|| "content_filter".equals(this.finishReason)) ? this.finishReason : "stop";
 			return new Chunk.Finished(reason, new Usage(this.promptTokens,
 					(this.completionTokens != null) ? this.completionTokens : this.tokens));
 		}

@@ -24,6 +24,7 @@ import org.springframework.http.MediaType;
 import org.springframework.web.reactive.function.client.WebClient;
 
 import dev.scalpel.observe.Http.Response;
+import dev.scalpel.stream.FinishReason;
 import dev.scalpel.support.ScalpelTest;
 import dev.scalpel.upstream.ControlledTokenSource;
 import dev.scalpel.upstream.ControlledTokenSource.Call;
@@ -142,7 +143,7 @@ class PrometheusEndToEndTest {
 			assertThat(scrape.has("scalpel_leaks_reclaimed_total", "resource", resource)).as(resource).isTrue();
 		}
 		Map<String, String> reasons = Map.ofEntries(Map.entry("stop", "completed"), Map.entry("length", "completed"),
-				Map.entry("tool_calls", "completed"),
+				Map.entry("tool_calls", "completed"), Map.entry("content_filter", "completed"),
 				Map.entry("cancel_requested", "cancelled"), Map.entry("client_disconnected", "cancelled"),
 				Map.entry("never_attached", "cancelled"), Map.entry("shutdown", "cancelled"),
 				Map.entry("upstream_error", "failed"), Map.entry("timeout", "failed"),
@@ -228,7 +229,7 @@ class PrometheusEndToEndTest {
 			assertThat(after.delta(before, sample)).as("finished %s", key)
 				.isEqualTo(finished.getOrDefault(key, 0).longValue());
 		}
-		assertThat(after.select("scalpel_streams_finished_total")).hasSize(12);
+		assertThat(after.select("scalpel_streams_finished_total")).hasSize(FinishReason.values().length);
 
 		assertThat(after.delta(before, "scalpel_streams_rejected_total", "reason", "overloaded")).isEqualTo(1);
 		assertThat(after.delta(before, "scalpel_streams_rejected_total", "reason", "invalid")).isEqualTo(4);

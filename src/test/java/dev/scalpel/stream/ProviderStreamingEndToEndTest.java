@@ -82,6 +82,19 @@ class ProviderStreamingEndToEndTest extends ApiEndToEndTest {
 		assertThat(request.json().path("messages").path(0).path("content").asString()).isEqualTo("Greet me");
 	}
 
+	@ParameterizedTest
+	@ValueSource(strings = { "gpt-test", "claude-test" })
+	void aReplyTheProviderStoppedForItsContentPolicyCompletesWithContentFilter(String model) {
+		upstream.enqueue(Script.tokens("I can").finishReason("content_filter"));
+
+		EventRecorder listener = this.client.open("{\"model\":\"" + model + "\",\"prompt\":\"Tell me\"}")
+			.awaitCompletion();
+
+		JsonNode completed = this.client.data(listener.last());
+		assertThat(completed.path("status").asString()).isEqualTo("completed");
+		assertThat(completed.path("finish_reason").asString()).isEqualTo("content_filter");
+	}
+
 	@Test
 	void aGenerationThatRanToItsEndLeavesItsConnectionToTheNext() {
 		this.client.open("{\"model\":\"gpt-test\",\"prompt\":\"One\"}").awaitCompletion();

@@ -90,6 +90,17 @@ class RemoteTokenSourceTest {
 				finished -> assertThat(finished.reason()).isEqualTo("length"));
 	}
 
+	@ParameterizedTest
+	@EnumSource(Type.class)
+	void aReplyStoppedByTheProvidersContentPolicyFinishesWithContentFilter(Type type) {
+		upstream.enqueue(Script.tokens("a").finishReason("content_filter"));
+
+		List<Chunk> chunks = collect(source(type), request("model-x", 8));
+
+		assertThat(chunks.get(chunks.size() - 1)).isInstanceOfSatisfying(Chunk.Finished.class,
+				finished -> assertThat(finished.reason()).isEqualTo("content_filter"));
+	}
+
 	@Test
 	void openAiRequestCarriesTheKeyTheModelTheTurnsAndAsksForUsage() {
 		collect(source(Type.OPENAI), new GenerationRequest("gpt-x",

@@ -117,8 +117,9 @@ public final class Script implements Cloneable {
 	}
 
 	/**
-	 * The finish reason, {@code "stop"} (default) or {@code "length"}, sent as is to OpenAI clients and
-	 * as {@code end_turn} / {@code max_tokens} to Anthropic clients (other values pass through).
+	 * The finish reason, {@code "stop"} (default), {@code "length"} or {@code "content_filter"}, sent as
+	 * is to OpenAI clients and as {@code end_turn} / {@code max_tokens} / {@code refusal} to Anthropic
+	 * clients (other values pass through).
 	 */
 	public Script finishReason(String reason) {
 		return with(s -> s.finishReason = reason);

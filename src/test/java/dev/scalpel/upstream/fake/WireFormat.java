@@ -181,6 +181,7 @@ enum WireFormat {
 			return switch (finishReason) {
 				case "stop" -> "end_turn";
 				case "length" -> "max_tokens";
+				case "content_filter" -> "refusal";
 				default -> finishReason;
 			};
 		}

@@ -3,7 +3,6 @@ package dev.scalpel.cluster;
 import java.time.Duration;
 
 import org.junit.jupiter.api.Test;
-import org.springframework.http.MediaType;
 import org.springframework.web.reactive.function.client.WebClient;
 
 import dev.scalpel.support.Await;
@@ -76,18 +75,11 @@ class RedisOutageEndToEndTest {
 	}
 
 	private static int start(RedisReplicasEndToEndTest.Replica replica) {
-		return replica.http()
-			.post()
-			.uri("/v1/streams")
-			.contentType(MediaType.APPLICATION_JSON)
-			.bodyValue("{\"prompt\":\"hi\",\"background\":true}")
-			.exchangeToMono(response -> response.bodyToMono(String.class).defaultIfEmpty("").map(body -> {
-				if (response.statusCode().value() == 503) {
-					assertThat(body).contains("cluster_unavailable");
-				}
-				return response.statusCode().value();
-			}))
-			.block(WAIT);
+		RedisReplicasEndToEndTest.Answer answer = replica.startAnswer("{\"prompt\":\"hi\",\"background\":true}");
+		if (answer.status() == 503) {
+			assertThat(answer.body()).contains("cluster_unavailable");
+		}
+		return answer.status();
 	}
 
 	private static double rejected(RedisReplicasEndToEndTest.Replica replica) {

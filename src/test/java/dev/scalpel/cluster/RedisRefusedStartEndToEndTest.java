@@ -8,8 +8,6 @@ import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
 import org.junit.jupiter.api.Test;
 
-import org.springframework.http.MediaType;
-
 import dev.scalpel.support.TestRedis;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -38,7 +36,8 @@ class RedisRefusedStartEndToEndTest {
 				List<String> keysBefore = keys(connection);
 
 				for (int i = 0; i < 5; i++) {
-					assertThat(start(replica)).isEqualTo(429);
+					assertThat(replica.startAnswer("{\"model\":\"controlled\",\"prompt\":\"refused\",\"background\":true}")
+						.status()).isEqualTo(429);
 				}
 
 				assertThat(replica.list("limit=100").path("data").findValuesAsString("id")).containsExactly(held);
@@ -52,16 +51,6 @@ class RedisRefusedStartEndToEndTest {
 				replica.context().close();
 			}
 		}
-	}
-
-	private static int start(RedisReplicasEndToEndTest.Replica replica) {
-		return replica.http()
-			.post()
-			.uri("/v1/streams")
-			.contentType(MediaType.APPLICATION_JSON)
-			.bodyValue("{\"model\":\"controlled\",\"prompt\":\"refused\",\"background\":true}")
-			.exchangeToMono(response -> response.releaseBody().thenReturn(response.statusCode().value()))
-			.block(WAIT);
 	}
 
 	/** The keys of streams in Redis, sorted (the replica's lease key aside). */

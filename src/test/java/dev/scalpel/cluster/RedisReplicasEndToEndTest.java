@@ -286,6 +286,18 @@ class RedisReplicasEndToEndTest {
 				.block(WAIT)).path("id").asString();
 		}
 
+		/** A start as the client sees it: the answer's status and body, whatever the status. */
+		Answer startAnswer(String body) {
+			return this.http.post()
+				.uri("/v1/streams")
+				.contentType(MediaType.APPLICATION_JSON)
+				.bodyValue(body)
+				.exchangeToMono(response -> response.bodyToMono(String.class)
+					.defaultIfEmpty("")
+					.map(text -> new Answer(response.statusCode().value(), text)))
+				.block(WAIT);
+		}
+
 		JsonNode list(String query) {
 			return JSON.readTree(this.http.get().uri("/v1/streams?" + query).retrieve().bodyToMono(String.class).block(WAIT));
 		}
@@ -299,6 +311,10 @@ class RedisReplicasEndToEndTest {
 					this.http.post().uri("/v1/streams/{id}/cancel", id).retrieve().bodyToMono(String.class).block(WAIT));
 		}
 
+	}
+
+	/** An answer's status and body. */
+	record Answer(int status, String body) {
 	}
 
 	/** The events a listener received. */

@@ -129,14 +129,15 @@ public final class Bench {
 		Path out = Path.of(System.getProperty("bench.out", "target/bench"));
 		Path jar = Path.of(System.getProperty("bench.jar", "target/scalpel-0.1.0-SNAPSHOT.jar"));
 		Files.createDirectories(out);
-		System.out.println("Scalpel: " + jar.toAbsolutePath() + " (" + Files.size(jar) + " bytes)");
+		String measured = jar.toAbsolutePath() + " (" + Files.size(jar) + " bytes)";
+		System.out.println("Scalpel: " + measured);
 		Cpus.pinSelf();
 		Bench bench = new Bench(out, jar);
 		bench.churnFollowsSteady = scenarios.indexOf("churn") > 0
 				&& scenarios.indexOf("churn") == scenarios.indexOf("steady") + 1;
 		long started = System.nanoTime();
 		bench.details.put("machine", machine());
-		bench.details.put("jar", jar.toAbsolutePath() + " (" + Files.size(jar) + " bytes)");
+		bench.details.put("jar", measured);
 		bench.details.put("started_at", Instant.now().toString());
 		try (Upstream upstream = Upstream.start(out.resolve("upstream.log"))) {
 			for (String scenario : scenarios) {

@@ -177,5 +177,4 @@ public final class StreamMetrics implements StreamObserver {
 		this.dropped.increment();
 	}
 
-
 }

@@ -47,11 +47,6 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 
 	private static final Log logger = LogFactory.getLog(ProblemWebExceptionHandler.class);
 
-	/** The paths of the OpenAI-compatible front door, whose errors are OpenAI's error objects. */
-	private static boolean openAiDoor(String path) {
-		return path.startsWith("/v1/chat/") || path.equals("/v1/models") || path.startsWith("/v1/models/");
-	}
-
 	private static final Map<Integer, String> SLUGS = Map.of(400, "invalid_request", 404, "not_found", 405,
 			"method_not_allowed", 406, "not_acceptable", 413, "payload_too_large", 415, "unsupported_media_type", 429,
 			"too_many_requests", 503, "unavailable");
@@ -60,6 +55,11 @@ class ProblemWebExceptionHandler implements WebExceptionHandler {
 
 	ProblemWebExceptionHandler(JsonMapper json) {
 		this.json = json;
+	}
+
+	/** Whether the path is the OpenAI-compatible front door's, whose errors are OpenAI's error objects. */
+	private static boolean openAiDoor(String path) {
+		return path.startsWith("/v1/chat/") || path.equals("/v1/models") || path.startsWith("/v1/models/");
 	}
 
 	@Override

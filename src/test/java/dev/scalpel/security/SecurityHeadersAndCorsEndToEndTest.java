@@ -104,7 +104,7 @@ class SecurityHeadersAndCorsEndToEndTest {
 	 */
 	@Test
 	void aRequestWithAnOriginAndNoHostIsAClientError() throws java.io.IOException {
-		for (String head : new String[] { "GET /v1/models HTTP/1.1\r\nHost: \r\nOrigin: https://evil.example\r\n",
+		for (String head : new String[] { "GET /v1/streams HTTP/1.1\r\nHost: \r\nOrigin: https://evil.example\r\n",
 				"OPTIONS * HTTP/1.1\r\nHost: localhost\r\nOrigin: https://app.example.com\r\n",
 				"GET v1/streams HTTP/1.1\r\nHost: localhost\r\nOrigin: https://app.example.com\r\nAuthorization: Bearer sk-alice\r\n" }) {
 			try (java.net.Socket socket = new java.net.Socket("localhost", this.port)) {

@@ -128,8 +128,8 @@ class StreamOwnershipEndToEndTest {
 				assertThat(reply.status()).as(what).isEqualTo(401);
 				assertThat(reply.headers().getFirst(HttpHeaders.WWW_AUTHENTICATE)).as(what).startsWith("Bearer realm=\"scalpel\"");
 				JsonNode body = this.alice.json(reply.body());
-				if (endpoint[1].startsWith("/v1/chat/")) {
-					// OpenAI's shape, so that the SDKs raise their AuthenticationError.
+				if (endpoint[1].startsWith("/v1/chat/") || endpoint[1].startsWith("/v1/models")) {
+					// The OpenAI door: OpenAI's shape, so that the SDKs raise their AuthenticationError.
 					assertThat(body.get("error").get("code").asString()).as(what).isEqualTo("unauthorized");
 				}
 				else {

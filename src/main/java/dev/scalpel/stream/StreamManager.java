@@ -283,9 +283,18 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		return stream.view();
 	}
 
-	/** Completes once other replicas can find this replica's stream (at once in memory mode). */
+	/**
+	 * Completes once other replicas can find this replica's stream (at once in memory mode). When the
+	 * shared store does not confirm it in time, the start is answered {@code 503} and its client never
+	 * learns the id: the stream ends at once, its slot and upstream call let go, rather than run to its
+	 * end for nobody.
+	 */
 	public Mono<Void> shared(String id) {
-		return this.shared.written(id);
+		return this.shared.written(id).doOnError(ClusterUnavailable.class, unconfirmed -> this.registry.find(id)
+			.ifPresent(stream -> end(stream, FinishReason.INTERNAL_ERROR,
+					error("cluster_unavailable", "the shared store did not confirm the stream's creation in time; "
+							+ "its start was answered 503"),
+					ManagedStream.Guard.NONE)));
 	}
 
 	/**

@@ -68,10 +68,15 @@ final class Harness {
 
 	static StreamManager manager(SlotPool slots, StreamProperties streams, UpstreamProperties upstream,
 			Scheduler timers, StreamRegistry registry, Clock clock, TokenSource... sources) {
+		return manager(slots, streams, upstream, timers, registry, clock, SharedStreams.NONE, sources);
+	}
+
+	static StreamManager manager(SlotPool slots, StreamProperties streams, UpstreamProperties upstream,
+			Scheduler timers, StreamRegistry registry, Clock clock, SharedStreams shared, TokenSource... sources) {
 		StreamManager manager = new StreamManager(slots, new ModelRouter(List.of(sources)), registry, streams,
 				upstream, limits(), "simulated",
 				Duration.ofSeconds(1), JSON, clock, timers, new StreamObserver() {
-				}, SharedStreams.NONE);
+				}, shared);
 		manager.start();
 		return manager;
 	}

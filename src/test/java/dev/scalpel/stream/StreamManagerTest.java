@@ -17,6 +17,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import org.junit.jupiter.api.Test;
 import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Schedulers;
 
 import dev.scalpel.slot.SlotPool;
@@ -27,6 +28,7 @@ import dev.scalpel.upstream.ControlledTokenSource.Call;
 import dev.scalpel.upstream.UpstreamProperties;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatExceptionOfType;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
@@ -38,6 +40,37 @@ class StreamManagerTest {
 	private static final Duration WAIT = Duration.ofSeconds(5);
 
 	private final ControlledTokenSource upstream = new ControlledTokenSource();
+
+	/**
+	 * Redis mode answers a start once the shared store has its creation. When that does not come in
+	 * time, the start is answered {@code 503}: the stream, whose id its client never learns, ends at
+	 * once, its slot and upstream call let go, rather than run to its end for nobody.
+	 */
+	@Test
+	void aStartTheSharedStoreDidNotConfirmEndsAtOnce() {
+		SlotPool slots = new SlotPool(1, 0, Duration.ofSeconds(30));
+		SharedStreams unconfirmed = new SharedStreams() {
+			@Override
+			public Mono<Void> written(String streamId) {
+				return Mono.error(new ClusterUnavailable());
+			}
+		};
+		StreamProperties streams = Harness.streams();
+		StreamManager manager = Harness.manager(slots, streams, Harness.upstream(), Schedulers.parallel(),
+				new InMemoryStreamRegistry(streams.retention(), streams.retentionBytes()), Clock.systemUTC(),
+				unconfirmed, this.upstream);
+		StreamManager.Started started = manager.start(Harness.background("controlled", "hi"), false);
+		String id = started.view().id();
+		ControlledTokenSource.Call call = this.upstream.nextCall(WAIT);
+		assertThat(slots.inUse()).isEqualTo(1);
+
+		assertThatExceptionOfType(ClusterUnavailable.class).isThrownBy(() -> manager.shared(id).block(WAIT));
+
+		assertThat(manager.status(id).status()).isEqualTo("failed");
+		assertThat(manager.status(id).finishReason()).isEqualTo("internal_error");
+		assertThat(slots.inUse()).isZero();
+		Await.atMost(WAIT).until(call::cancelled);
+	}
 
 	@Test
 	void queuePositionsImproveAsTheQueueMoves() {

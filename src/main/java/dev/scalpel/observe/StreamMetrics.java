@@ -1,10 +1,12 @@
 package dev.scalpel.observe;
 
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 
 import io.micrometer.core.instrument.Counter;
@@ -29,8 +31,12 @@ import dev.scalpel.stream.StreamObserver;
  */
 public final class StreamMetrics implements StreamObserver {
 
-	/** The {@code trigger} values of {@code scalpel.slot.release} (API.md, Operations). */
-	static final List<String> TRIGGERS = List.of("complete", "cancel", "disconnect", "error", "timeout", "shutdown");
+	/** The {@code trigger} values of {@code scalpel.slot.release} (API.md, Operations), from {@link #trigger}. */
+	static final List<String> TRIGGERS = Arrays.stream(FinishReason.values())
+		.map(StreamMetrics::trigger)
+		.filter(Objects::nonNull)
+		.distinct()
+		.toList();
 
 	private final Counter started;
 

@@ -122,7 +122,10 @@ final class Listener {
 		return sink != null && !this.done && !sink.isCancelled() && sink.requestedFromDownstream() <= 0;
 	}
 
-	/** Drops it as one that fell behind (the leak auditor, for a reader stalled past its slack). */
+	/**
+	 * Drops it as one that fell behind: behind the retained events, or (the leak auditor) a reader
+	 * stalled past its slack after the stream ended. Its client may resume.
+	 */
 	void dropBehind() {
 		this.fellBehind = true;
 		disconnect();
@@ -171,9 +174,7 @@ final class Listener {
 			List<StreamEvent> events = this.stream.read(this.cursor, (int) Math.min(Math.max(demand, 1), BATCH));
 			if (events == null) {
 				// Fell behind the retained events: disconnect; the client may resume with Last-Event-ID.
-				this.fellBehind = true;
-				this.done = true;
-				sink.complete();
+				dropBehind();
 				return;
 			}
 			if (demand <= 0) {

@@ -75,8 +75,8 @@ class ChatCompletionsController {
 		ChatChunks chunks = new ChatChunks(this.json, opened.view());
 		String id = opened.view().id();
 		if (chat.stream()) {
-			Flux<byte[]> frames = opened.events().handle((event, sink) -> {
-				byte[] frame = frame(chunks, event, chat.includeUsage());
+			Flux<byte[]> frames = opened.batches().handle((batch, sink) -> {
+				byte[] frame = EventStream.join(batch, event -> frame(chunks, event, chat.includeUsage()));
 				if (frame != null) {
 					sink.next(frame);
 				}

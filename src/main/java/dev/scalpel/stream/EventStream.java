@@ -5,6 +5,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Function;
 
 import org.jspecify.annotations.Nullable;
 import org.reactivestreams.Publisher;
@@ -58,6 +59,37 @@ public record EventStream(Flux<byte[]> frames) {
 			.map(tick -> KEEP_ALIVE)
 			.takeUntilOther(ended.asMono());
 		return new EventStream(Flux.merge(body, heartbeats));
+	}
+
+	/**
+	 * The frames of a batch of items back to back in one array, so that the batch leaves as one write
+	 * and one HTTP chunk rather than one per frame; items without a frame (null) are left out. Null when
+	 * no item has a frame.
+	 */
+	public static <T> byte @Nullable [] join(List<T> batch, Function<? super T, byte @Nullable []> frame) {
+		if (batch.size() == 1) {
+			return frame.apply(batch.get(0));
+		}
+		byte[][] frames = new byte[batch.size()][];
+		int length = 0;
+		int count = 0;
+		for (T item : batch) {
+			byte[] one = frame.apply(item);
+			if (one != null && one.length > 0) {
+				frames[count++] = one;
+				length += one.length;
+			}
+		}
+		if (count <= 1) {
+			return (count == 1) ? frames[0] : null;
+		}
+		byte[] joined = new byte[length];
+		int at = 0;
+		for (int i = 0; i < count; i++) {
+			System.arraycopy(frames[i], 0, joined, at, frames[i].length);
+			at += frames[i].length;
+		}
+		return joined;
 	}
 
 	/** Writes {@link EventStream} bodies; registered with the server's codecs. */

@@ -1,10 +1,13 @@
 package dev.scalpel.stream;
 
 import java.util.List;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 
+import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.internal.ThreadExecutorMap;
 import org.jspecify.annotations.Nullable;
 import reactor.core.Disposable;
 import reactor.core.publisher.Flux;
@@ -19,6 +22,11 @@ import reactor.core.publisher.FluxSink;
  * only on the reader's demand, and disconnection (not buffering without bound) when the reader
  * falls behind the retained events. The terminal event is the last thing a listener emits, after
  * which it completes: the "last gasp" costs nothing if the reader is gone.
+ *
+ * <p>It emits batches: each drain hands its reader everything the log holds for it (up to
+ * {@link #BATCH} events) as one item, which a front door writes as one buffer. Tokens wake it
+ * {@linkplain #wakeSoon() at the end of the event loop's turn}, so the tokens of one upstream read
+ * leave in one write and one flush (docs/adr/listener-batches.md).
  */
 final class Listener {
 
@@ -34,10 +42,21 @@ final class Listener {
 
 	private final AtomicBoolean left = new AtomicBoolean();
 
+	/** Whether a drain is scheduled on an event loop ({@link #wakeSoon()}). */
+	private final AtomicBoolean wakeScheduled = new AtomicBoolean();
+
+	private final Runnable scheduledDrain = () -> {
+		this.wakeScheduled.set(false);
+		drain();
+	};
+
 	/** Last event id emitted. Only the draining thread touches it. */
 	private long cursor;
 
-	private volatile @Nullable FluxSink<StreamEvent> sink;
+	private volatile @Nullable FluxSink<Object> sink;
+
+	/** Whether its reader takes batches ({@link #batches()}) rather than single events ({@link #events()}). */
+	private volatile boolean batched;
 
 	private volatile boolean done;
 
@@ -68,10 +87,22 @@ final class Listener {
 		return this.fellBehind;
 	}
 
-	/** The events of this listener. Subscribe once; a second subscriber gets an error. */
-	Flux<StreamEvent> events() {
+	/**
+	 * The events of this listener in batches, oldest first, each batch at least one event; demand
+	 * counts batches. Subscribe once (to this or {@link #events()}); a second subscriber gets an error.
+	 */
+	@SuppressWarnings("unchecked")
+	Flux<List<StreamEvent>> batches() {
 		// No buffer in the sink: emit() sends only what the reader asked for.
-		return Flux.create(this::connect, FluxSink.OverflowStrategy.IGNORE);
+		return Flux.create(sink -> {
+			this.batched = true;
+			connect(sink);
+		}, FluxSink.OverflowStrategy.IGNORE).map(batch -> (List<StreamEvent>) batch);
+	}
+
+	/** The events of this listener one by one; demand counts events. Subscribe once, as {@link #batches()}. */
+	Flux<StreamEvent> events() {
+		return Flux.create(this::connect, FluxSink.OverflowStrategy.IGNORE).cast(StreamEvent.class);
 	}
 
 	/**
@@ -93,7 +124,7 @@ final class Listener {
 		}
 	}
 
-	private void connect(FluxSink<StreamEvent> sink) {
+	private void connect(FluxSink<Object> sink) {
 		if (!this.connected.compareAndSet(false, true)) {
 			sink.error(new IllegalStateException("a listener's events can be subscribed only once"));
 			return;
@@ -118,7 +149,7 @@ final class Listener {
 	 * stream's events wait in its log for the reader's demand.
 	 */
 	boolean waitingForReader() {
-		FluxSink<StreamEvent> sink = this.sink;
+		FluxSink<Object> sink = this.sink;
 		return sink != null && !this.done && !sink.isCancelled() && sink.requestedFromDownstream() <= 0;
 	}
 
@@ -134,7 +165,7 @@ final class Listener {
 	/** Disconnects this listener without a terminal event (the leak auditor's reclaim). */
 	void disconnect() {
 		this.done = true;
-		FluxSink<StreamEvent> sink = this.sink;
+		FluxSink<Object> sink = this.sink;
 		if (sink != null) {
 			sink.complete();
 		}
@@ -147,6 +178,29 @@ final class Listener {
 		if (this.left.compareAndSet(false, true)) {
 			this.done = true;
 			this.onLeave.accept(this);
+		}
+	}
+
+	/**
+	 * {@link #drain()} once the event loop this runs on has finished its current work (the rest of an
+	 * upstream read, other channels' reads), once however many times it is called until then; at once
+	 * off an event loop. What Netty's {@code FlushConsolidationHandler} does for flushes, one level up:
+	 * the events appended in one turn leave as one batch, and a lone token waits only for that turn.
+	 */
+	void wakeSoon() {
+		EventExecutor loop = ThreadExecutorMap.currentExecutor();
+		if (loop == null) {
+			drain();
+			return;
+		}
+		if (this.wakeScheduled.compareAndSet(false, true)) {
+			try {
+				loop.execute(this.scheduledDrain);
+			}
+			catch (RejectedExecutionException shuttingDown) {
+				this.wakeScheduled.set(false);
+				drain();
+			}
 		}
 	}
 
@@ -164,14 +218,16 @@ final class Listener {
 	}
 
 	private void emit() {
-		FluxSink<StreamEvent> sink = this.sink;
+		FluxSink<Object> sink = this.sink;
 		if (sink == null) {
 			return;
 		}
+		boolean batched = this.batched;
 		while (!this.done && !sink.isCancelled()) {
 			long demand = sink.requestedFromDownstream();
 			// Read even without demand, to notice when this reader has fallen behind the log.
-			List<StreamEvent> events = this.stream.read(this.cursor, (int) Math.min(Math.max(demand, 1), BATCH));
+			int max = (demand <= 0) ? 0 : batched ? BATCH : (int) Math.min(demand, BATCH);
+			List<StreamEvent> events = this.stream.read(this.cursor, max);
 			if (events == null) {
 				// Fell behind the retained events: disconnect; the client may resume with Last-Event-ID.
 				dropBehind();
@@ -188,16 +244,34 @@ final class Listener {
 				}
 				return;
 			}
-			for (StreamEvent event : events) {
-				this.cursor = event.id();
-				sink.next(event);
-				if (event.terminal()) {
-					this.done = true;
-					sink.complete();
-					return;
+			int terminal = terminalIndex(events);
+			List<StreamEvent> emitted = (terminal >= 0) ? events.subList(0, terminal + 1) : events;
+			this.cursor = emitted.get(emitted.size() - 1).id();
+			if (terminal >= 0) {
+				this.done = true;
+			}
+			if (batched) {
+				sink.next(emitted);
+			}
+			else {
+				for (StreamEvent event : emitted) {
+					sink.next(event);
 				}
 			}
+			if (terminal >= 0) {
+				sink.complete();
+				return;
+			}
 		}
+	}
+
+	private static int terminalIndex(List<StreamEvent> events) {
+		for (int i = 0; i < events.size(); i++) {
+			if (events.get(i).terminal()) {
+				return i;
+			}
+		}
+		return -1;
 	}
 
 }

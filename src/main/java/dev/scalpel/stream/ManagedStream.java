@@ -559,6 +559,13 @@ final class ManagedStream {
 		}
 	}
 
+	/** As {@link #signal()}, at the end of the event loop's turn ({@link Listener#wakeSoon()}): for tokens. */
+	void signalSoon() {
+		for (Listener listener : this.listeners) {
+			listener.wakeSoon();
+		}
+	}
+
 	synchronized long lastEventId() {
 		return this.log.lastId();
 	}

@@ -2,6 +2,7 @@ package dev.scalpel.stream;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Objects;
 
 import io.swagger.v3.oas.annotations.Operation;
 import io.swagger.v3.oas.annotations.tags.Tag;
@@ -87,7 +88,7 @@ class StreamController {
 			UnreadListeners.register(exchange, started.listener()::abandon);
 			response = eventStream().header("X-Stream-Id", id)
 				.header("X-Attach-Token", token.token())
-				.body(sse(started.listener().events()));
+				.body(sse(started.listener().batches()));
 		}
 		else {
 			response = ResponseEntity.accepted()
@@ -119,7 +120,7 @@ class StreamController {
 		}
 		return this.manager.eventsAnywhere(id, position, caller).map(attached -> {
 			UnreadListeners.register(exchange, attached.abandon());
-			return eventStream().body(sse(attached.events()));
+			return eventStream().body(sse(attached.batches()));
 		});
 	}
 
@@ -167,9 +168,10 @@ class StreamController {
 		return this.manager.listAnywhere(filter, size, after, caller);
 	}
 
-	/** The listener's events as SSE frames, with keep-alive comments while it is quiet. */
-	private EventStream sse(Flux<StreamEvent> events) {
-		return EventStream.withHeartbeats(events.map(StreamEvent::frame), this.heartbeat);
+	/** The listener's events as SSE frames, a batch per write, with keep-alive comments while it is quiet. */
+	private EventStream sse(Flux<List<StreamEvent>> batches) {
+		return EventStream.withHeartbeats(batches.map(batch -> Objects.requireNonNull(EventStream.join(batch, StreamEvent::frame))),
+				this.heartbeat);
 	}
 
 	private static ResponseEntity.BodyBuilder eventStream() {

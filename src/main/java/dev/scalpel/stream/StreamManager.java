@@ -158,11 +158,13 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 	}
 
 	/**
-	 * A stream started for a caller that reads it at once: its status and its events, and what to call
-	 * when its answer will never be written (it failed, or its client left first), so that the first
-	 * listener leaves at once rather than at the attach timeout.
+	 * A stream started for a caller that reads it at once: its status and its events (one by one, or in
+	 * batches for a writer; subscribe to one of the two, once), and what to call when its answer will
+	 * never be written (it failed, or its client left first), so that the first listener leaves at once
+	 * rather than at the attach timeout.
 	 */
-	public record Opened(StreamView view, Flux<StreamEvent> events, Runnable abandon) {
+	public record Opened(StreamView view, Flux<StreamEvent> events, Flux<List<StreamEvent>> batches,
+			Runnable abandon) {
 	}
 
 	/**
@@ -174,7 +176,7 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 	public Opened open(Caller caller, StartStreamRequest body, Map<String, Object> options) {
 		Started started = start(caller, body, true, options);
 		Listener listener = Objects.requireNonNull(started.listener());
-		return new Opened(started.view(), listener.events(), listener::abandon);
+		return new Opened(started.view(), listener.events(), listener.batches(), listener::abandon);
 	}
 
 	private Started start(Caller caller, StartStreamRequest body, boolean listen, Map<String, Object> options) {
@@ -330,11 +332,11 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 		if (local.isPresent()) {
 			return Mono.fromSupplier(() -> {
 				Listener listener = attach(id, after);
-				return new Attached(listener.events(), listener::abandon);
+				return new Attached(listener.events(), listener.batches(), listener::abandon);
 			});
 		}
 		return allowed(id, caller, true).then(Mono.defer(() -> this.shared.events(id, after)))
-			.map(events -> new Attached(events, () -> {
+			.map(events -> new Attached(events, events.map(List::of), () -> {
 			}));
 	}
 
@@ -342,7 +344,7 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 	 * A listener's events, and what to call if they will never be read (its answer was not written), so
 	 * that it leaves at once rather than at the attach timeout.
 	 */
-	record Attached(Flux<StreamEvent> events, Runnable abandon) {
+	record Attached(Flux<StreamEvent> events, Flux<List<StreamEvent>> batches, Runnable abandon) {
 	}
 
 	/**
@@ -898,7 +900,7 @@ public final class StreamManager implements SmartLifecycle, ApplicationEventPubl
 
 		private void appended(ManagedStream.Appended appended) {
 			if (appended != ManagedStream.Appended.DROPPED) {
-				this.stream.signal();
+				this.stream.signalSoon();
 				StreamManager.this.observer.token();
 				if (appended == ManagedStream.Appended.FIRST) {
 					StreamManager.this.observer.firstToken(this.stream.id(),

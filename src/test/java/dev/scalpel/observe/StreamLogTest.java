@@ -19,8 +19,8 @@ import dev.scalpel.stream.FinishReason;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * One log line per lifecycle transition, each with the stream id in the message and as a key-value
- * pair (which structured logging turns into a field).
+ * One log line per stream at INFO, when it ends; one per lifecycle transition at DEBUG; each with the
+ * stream id in the message and as a key-value pair (which structured logging turns into a field).
  */
 class StreamLogTest {
 
@@ -45,7 +45,21 @@ class StreamLogTest {
 	}
 
 	@Test
-	void everyTransitionIsOneLineWithTheStreamId() {
+	void atInfoAStreamIsOneLineWhenItEnds() {
+		lifecycle(new StreamLog());
+
+		assertThat(this.lines.list).hasSize(1);
+		Map<String, Object> fields = fields(this.lines.list.get(0));
+		assertThat(this.lines.list.get(0).getFormattedMessage()).contains("str_1");
+		assertThat(fields).containsEntry("stream_id", "str_1")
+			.containsEntry("transition", "cancelled")
+			.containsEntry("finish_reason", "cancel_requested")
+			.containsEntry("lifetime_ms", 900L);
+	}
+
+	@Test
+	void atDebugEveryTransitionIsOneLineWithTheStreamId() {
+		this.logger.setLevel(Level.DEBUG);
 		StreamLog log = new StreamLog();
 		log.created("str_1", "simulated", false);
 		log.started("str_1", Duration.ofMillis(12));
@@ -64,6 +78,15 @@ class StreamLogTest {
 			.containsEntry("lifetime_ms", 900L)
 			.containsEntry("ran_ms", 800L)
 			.containsEntry("slot_release_us", 42L);
+	}
+
+	private static void lifecycle(StreamLog log) {
+		log.created("str_1", "simulated", false);
+		log.started("str_1", Duration.ofMillis(12));
+		log.firstToken("str_1", Duration.ofMillis(250));
+		log.token();
+		log.ended("str_1", FinishReason.CANCEL_REQUESTED, Duration.ofMillis(900), Duration.ofMillis(800),
+				Duration.ofNanos(42_000));
 	}
 
 	private static Map<String, Object> fields(ILoggingEvent line) {

@@ -123,7 +123,13 @@ final class OpenAiProtocol implements Protocol {
 				this.done = true;
 				return finished();
 			}
-			Scanned scanned = this.scanning ? scan(OpenAiProtocol.this.json, data) : null;
+			Scanned scanned = null;
+			if (this.scanning) {
+				scanned = ChunkScanner.scan(data);
+				if (scanned == null) {
+					scanned = scan(OpenAiProtocol.this.json, data);
+				}
+			}
 			if (scanned != null) {
 				return apply(scanned);
 			}

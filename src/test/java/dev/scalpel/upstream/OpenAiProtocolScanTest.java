@@ -61,6 +61,53 @@ class OpenAiProtocolScanTest {
 		assertThat(OpenAiProtocol.scan(json, "{\"choices\":[")).isNull();
 	}
 
+	/** The hand-written scanner answers as the parser's scan wherever it answers, and takes the common chunks. */
+	@Test
+	void chunkScannerAnswersAsTheParsersScanWhereItAnswers() {
+		JsonMapper json = JsonMapper.builder().build();
+		int answered = 0;
+		for (long seed = 0; seed < 20_000; seed++) {
+			Random random = new Random(seed);
+			String data = (random.nextInt(4) == 0) ? mangled(random, chunk(random)) : chunk(random);
+			OpenAiProtocol.Scanned fast = ChunkScanner.scan(data);
+			if (fast != null) {
+				answered++;
+				assertThat(fast).as("seed %d, chunk %s", seed, data).isEqualTo(OpenAiProtocol.scan(json, data));
+			}
+		}
+		assertThat(answered).as("chunks the scanner answered").isGreaterThan(2_000);
+		assertThat(ChunkScanner.scan("{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1712345678,"
+				+ "\"model\":\"m\",\"system_fingerprint\":null,\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+				+ "\"content\":\"Hi\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}"))
+			.isEqualTo(new OpenAiProtocol.Scanned(false, null, null, true, null, "Hi"));
+		assertThat(ChunkScanner.scan(" {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3} } "))
+			.isEqualTo(new OpenAiProtocol.Scanned(true, 7, 3, false, null, null));
+		// What it leaves to the parser.
+		assertThat(ChunkScanner.scan("{\"choices\":[{\"delta\":{\"content\":\"a\\nb\"}}]}")).isNull();
+		assertThat(ChunkScanner.scan("{\"choices\":[{\"delta\":{\"content\":\"a\"}},{}]}")).isNull();
+		assertThat(ChunkScanner.scan("{\"x\":{\"nested\":1},\"choices\":[]}")).isNull();
+		assertThat(ChunkScanner.scan("{\"created\":01,\"choices\":[]}")).isNull();
+		assertThat(ChunkScanner.scan("{\"choices\":[]} x")).isNull();
+		assertThat(ChunkScanner.scan("{\"choices\":[],}")).isNull();
+		assertThat(ChunkScanner.scan("{\"choices\":[{\"delta\":{\"content\":\"\u0001\"}}]}")).isNull();
+		assertThat(ChunkScanner.scan("{\"choices\":[")).isNull();
+	}
+
+	/** A chunk with a random character changed, dropped or doubled, or blanks put in. */
+	private static String mangled(Random random, String data) {
+		if (data.isEmpty()) {
+			return data;
+		}
+		int at = random.nextInt(data.length());
+		return switch (random.nextInt(4)) {
+			case 0 -> data.substring(0, at) + data.substring(at + 1);
+			case 1 -> data.substring(0, at) + data.charAt(at) + data.substring(at);
+			case 2 -> data.substring(0, at) + pick(random, " ", "\n", "\t", "\r") + data.substring(at);
+			default -> data.substring(0, at) + pick(random, "\"", ",", ":", "{", "}", "[", "]", "0", "-", "e", "\\", "n")
+					+ data.substring(at + 1);
+		};
+	}
+
 	private static ServerSentEvent<String> event(String data) {
 		return ServerSentEvent.<String>builder().data(data).build();
 	}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What one request costs a warm Scalpel on one core: README, "Performance" (session 17's table).
+# What one request costs a warm Scalpel on one core: docs/benchmarks.md, "Findings".
 #
 #   src/bench/request-cost.sh <scalpel jar> <status|refusal|start> [warm-up seconds] [rounds]
 #

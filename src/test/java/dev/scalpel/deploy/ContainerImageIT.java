@@ -100,7 +100,7 @@ class ContainerImageIT {
 	}
 
 	/**
-	 * The JIT compiler's threads below the event loops, as README › Performance suggests for replicas
+	 * The JIT compiler's threads below the event loops, as docs/deployment.md suggests for replicas
 	 * that run below a full core (through the chart's {@code jvm.extraOptions}): they run at nice 10 and
 	 * the application's threads at 0. As root the JVM also raises its own GC and VM threads above 0;
 	 * the image runs as 1000, where those changes are refused, silently.

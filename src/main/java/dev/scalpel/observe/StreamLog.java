@@ -11,8 +11,8 @@ import dev.scalpel.stream.StreamObserver;
 
 /**
  * One log line per stream at INFO, when it ends; at DEBUG one per lifecycle transition (created,
- * started, first token, terminal), each with the stream id. Three lines more per stream cost a
- * streaming gateway a tenth of its CPU at full speed (docs/benchmarks.md). The values are SLF4J key-value pairs too, so that Spring Boot's structured
+ * started, first token, terminal), each with the stream id. At full speed every line is a real share
+ * of a stream's cost, so only the one that tells how it ended is on by default (docs/benchmarks.md). The values are SLF4J key-value pairs too, so that Spring Boot's structured
  * logging ({@code logging.structured.format.console=ecs|logstash|gelf}) emits them as fields; the
  * plain-text default shows them in the message. Logger: {@code scalpel.streams}.
  */

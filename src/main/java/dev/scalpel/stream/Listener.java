@@ -188,6 +188,7 @@ final class Listener {
 	 * the events appended in one turn leave as one batch, and a lone token waits only for that turn.
 	 */
 	void wakeSoon() {
+		// Netty's own record of the executor running this thread: no public API says it.
 		EventExecutor loop = ThreadExecutorMap.currentExecutor();
 		if (loop == null) {
 			drain();

@@ -81,11 +81,9 @@ final class ChunkScanner {
 								do {
 									String field = name();
 									if (field.equals("finish_reason")) {
-										if (peekIs('"')) {
-											finishReason = string();
-										}
-										else {
-											literal("null");
+										String reason = stringOrNull();
+										if (reason != null) {
+											finishReason = reason;
 										}
 									}
 									else if (field.equals("delta")) {
@@ -95,11 +93,9 @@ final class ChunkScanner {
 											do {
 												String part = name();
 												if (part.equals("content")) {
-													if (peekIs('"')) {
-														content = string();
-													}
-													else {
-														literal("null");
+													String text = stringOrNull();
+													if (text != null) {
+														content = text;
 													}
 												}
 												else if (part.equals("role")) {
@@ -250,6 +246,15 @@ final class ChunkScanner {
 				throw Doubt.INSTANCE;
 			}
 		}
+	}
+
+	/** A string, or null for {@code null}: a null leaves what an earlier duplicate said, as the parser's scan does. */
+	private @Nullable String stringOrNull() {
+		if (peekIs('"')) {
+			return string();
+		}
+		literal("null");
+		return null;
 	}
 
 	/** A string without escapes or control characters; any other is a doubt. */

@@ -60,13 +60,7 @@ class StreamLogTest {
 	@Test
 	void atDebugEveryTransitionIsOneLineWithTheStreamId() {
 		this.logger.setLevel(Level.DEBUG);
-		StreamLog log = new StreamLog();
-		log.created("str_1", "simulated", false);
-		log.started("str_1", Duration.ofMillis(12));
-		log.firstToken("str_1", Duration.ofMillis(250));
-		log.token();
-		log.ended("str_1", FinishReason.CANCEL_REQUESTED, Duration.ofMillis(900), Duration.ofMillis(800),
-				Duration.ofNanos(42_000));
+		lifecycle(new StreamLog());
 
 		assertThat(this.lines.list).hasSize(4);
 		assertThat(this.lines.list).allSatisfy(line -> assertThat(line.getFormattedMessage()).contains("str_1"));

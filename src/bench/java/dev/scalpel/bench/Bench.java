@@ -11,9 +11,11 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -38,10 +40,26 @@ import dev.scalpel.support.TestRedis;
 /**
  * The benchmark: {@code ./mvnw -Pbench verify}. Runs the upstream test server and Scalpel (the built
  * jar) in their own JVMs and a non-blocking load generator in this one, through the scenarios
- * {@code steady}, {@code churn}, {@code capacity} and {@code burst}, plus the JMH microbenchmarks
- * ({@code micro}); prints a table of figures against the targets we hold ourselves to and writes
- * {@code target/bench/results.json} and {@code results.md}. It judges nothing: a missed target is a
- * figure to act on, not a failed build.
+ * {@code steady}, {@code churn}, {@code capacity}, {@code peers} and {@code burst}, plus the JMH
+ * microbenchmarks ({@code micro}); prints a table of figures against the targets we hold ourselves to
+ * and writes {@code target/bench/results.json} and {@code results.md}. It judges nothing: a missed
+ * target is a figure to act on, not a failed build.
+ *
+ * <p>{@code peers} ({@link Peers}) puts Scalpel beside the plain proxies it could be replaced with, in
+ * front of one fast upstream, in the same run: the upstream read directly, nginx (where installed),
+ * Spring Cloud Gateway (built by the bench from {@code src/bench/peers/gateway}) and Scalpel's native
+ * API and OpenAI door. Its parts run alone as the scenarios {@code throughput}, {@code ttft} and
+ * {@code ramp}, or within it with {@code peers.parts=throughput,ttft}. Its sizes:
+ * {@code peers.warmup=30} and {@code peers.duration=15} (seconds of warm-up, then of measure, per
+ * system), {@code peers.connections=64} and {@code peers.tokens=100} (throughput), {@code peers.ttft.streams=50},
+ * {@code peers.ttft.bursts=10}, {@code peers.ttft.warmup=5} (bursts), {@code peers.ttft.first=200} (ms),
+ * {@code peers.ttft.tokens=20},
+ * {@code peers.ramp.streams=2000}, {@code peers.ramp.rate=500} (a second), {@code peers.ramp.first=1000}
+ * and {@code peers.ramp.interval=50} (ms), {@code peers.ramp.tokens=100}, {@code peers.ramp.warmup=10}
+ * (seconds at a tenth of the rate), {@code peers.ramp.pretouch=false}, {@code peers.heap=1g},
+ * {@code peers.nginx.warmup=5}, {@code peers.client.loops=1} (the client's event loops),
+ * {@code peers.systems=direct,nginx,gateway,scalpel}; {@code profile=true} profiles Scalpel with
+ * async-profiler while its throughput is measured ({@code target/bench/peers-profile-*.collapsed}).
  *
  * <p>Arguments ({@code -Dbench.args="..."}): scenario names (default: all) and sizes:
  * {@code steady.streams=1000}, {@code steady.duration=15} (seconds), {@code churn.streams=100000},
@@ -81,7 +99,10 @@ public final class Bench {
 
 	private final List<Figure> figures = new ArrayList<>();
 
-	private final Map<String, Object> details = new LinkedHashMap<>();
+	final Map<String, Object> details = new LinkedHashMap<>();
+
+	/** Tables of their own for results.md (peers' column per system), after the figures. */
+	private final StringBuilder sections = new StringBuilder();
 
 	private final Path out;
 
@@ -123,7 +144,7 @@ public final class Bench {
 			// capacity before churn: churn leaves some 100,000 loopback connections in TIME_WAIT, and the
 			// 18,000 that capacity then opens could wait for free ports (seen: 180 s instead of 20 s).
 			// steady right before churn: churn takes over steady's warm Scalpel (see churn).
-			scenarios = List.of("capacity", "steady", "churn", "burst", "micro");
+			scenarios = List.of("capacity", "steady", "churn", "peers", "burst", "micro");
 		}
 		// Read after the settings, which may name them (jar=, out=) over the -D the build passes.
 		Path out = Path.of(System.getProperty("bench.out", "target/bench"));
@@ -149,6 +170,8 @@ public final class Bench {
 					case "churn" -> bench.churn(upstream);
 					case "capacity" -> bench.capacity(upstream);
 					case "burst" -> bench.burst(upstream);
+					case "peers" -> bench.peers("peers", parts());
+					case "throughput", "ttft", "ramp" -> bench.peers(scenario, Set.of(scenario));
 					case "micro" -> {
 						Cpus.unpinSelf();
 						bench.micro();
@@ -1021,6 +1044,31 @@ public final class Bench {
 		return Duration.ofNanos(System.nanoTime() - started);
 	}
 
+	/**
+	 * {@code peers}, or one of its parts alone ({@code throughput}, {@code ttft}, {@code ramp}): Scalpel
+	 * against nginx and Spring Cloud Gateway in front of the same fast upstream (see {@link Peers}).
+	 */
+	private void peers(String scenario, Set<String> parts) {
+		new Peers(this, this.out, this.jar, scenario, parts).run();
+	}
+
+	/** The parts {@code peers} runs: {@code peers.parts=throughput,ttft,ramp} (default all). */
+	private static Set<String> parts() {
+		Set<String> parts = new LinkedHashSet<>();
+		for (String part : System.getProperty("bench.peers.parts", String.join(",", Peers.PARTS)).split(",")) {
+			if (!Peers.PARTS.contains(part.strip())) {
+				throw new IllegalArgumentException("Unknown part of peers: " + part + " (parts: " + Peers.PARTS + ")");
+			}
+			parts.add(part.strip());
+		}
+		return parts;
+	}
+
+	/** A section of its own in results.md, after the table of figures. */
+	void section(String title, String markdown) {
+		this.sections.append("\n## ").append(title).append("\n\n").append(markdown);
+	}
+
 	private void micro() {
 		for (Microbenchmarks.Result result : Microbenchmarks.run(this.out)) {
 			add("micro", result.benchmark() + (result.params().isEmpty() ? "" : " (" + result.params() + ")"),
@@ -1103,13 +1151,13 @@ public final class Bench {
 		return nanos / 1e9;
 	}
 
-	private void add(String scenario, String name, double value, String unit, String target, Boolean met) {
+	void add(String scenario, String name, double value, String unit, String target, Boolean met) {
 		this.figures.add(new Figure(scenario, name, value, unit, target, met));
 		System.out.printf(Locale.ROOT, "  %-70s %12s %s%n", name, format(value), unit);
 	}
 
 	/** A figure of two values (e.g. p50 / p99), kept as the first with the second in its name's value. */
-	private void add(String scenario, String name, double first, String unit, String target, Boolean met,
+	void add(String scenario, String name, double first, String unit, String target, Boolean met,
 			double second) {
 		this.details.put(scenario + ": " + name, List.of(first, second));
 		this.figures.add(new Figure(scenario, name, first, unit, target, met));
@@ -1173,7 +1221,7 @@ public final class Bench {
 				.append(" |\n");
 		}
 		String markdown = "# Scalpel benchmark\n\nMachine: " + this.details.get("machine") + "\n\nCommand: `./mvnw -Pbench verify`"
-				+ " (took " + this.details.get("took_seconds") + " s)\n\n" + table;
+				+ " (took " + this.details.get("took_seconds") + " s)\n\n" + table + this.sections;
 		System.out.println();
 		System.out.println(table);
 		Map<String, Object> json = new LinkedHashMap<>(this.details);

@@ -135,6 +135,35 @@ final class ScalpelProcess implements AutoCloseable {
 			List<String> properties) {
 		int port = freePort();
 		int managementPort = freePort();
+		List<String> command = jvmCommand(jvm, heap, preTouch);
+		if (Boolean.getBoolean("bench.jfr")) {
+			// A flight recording of the whole run, for profiling: target/bench/<log name>.jfr
+			String name = log.getFileName().toString().replace(".log", ".jfr");
+			command.add("-XX:FlightRecorderOptions=stackdepth=512");
+			command.add("-XX:StartFlightRecording=filename=" + log.resolveSibling(name) + ",settings=profile,dumponexit=true");
+		}
+		command.addAll(List.of("-jar", extracted(jar).toString(), "--server.port=" + port,
+				"--management.server.port=" + managementPort, "--scalpel.streams.drain-timeout=1s",
+				"--scalpel.providers.endpoints[0].name=upstream", "--scalpel.providers.endpoints[0].type=openai",
+				"--scalpel.providers.endpoints[0].base-url=" + upstreamBaseUrl,
+				"--scalpel.providers.endpoints[0].models[0]=bench"));
+		properties.forEach(property -> command.add("--" + property));
+		long started = System.nanoTime();
+		Process process = launch(command, log);
+		ScalpelProcess scalpel = new ScalpelProcess(process, port, managementPort, !startsOnAll(), started);
+		scalpel.awaitReady(Duration.ofSeconds(90));
+		System.out.printf("   (Scalpel ready in %.1f s%s: %s)%n", (System.nanoTime() - started) / 1e9,
+				startsOnAll() ? " on all cores" : "", log.getFileName());
+		return scalpel;
+	}
+
+	/**
+	 * The command that starts a JVM as Scalpel's is started, up to its main class or jar: the heap,
+	 * G1 unless the options pick a collector, compact object headers as the image has them, the
+	 * options, and the cores it will have once pinned. Also for the peers the {@code peers} scenario
+	 * runs on Scalpel's core (Spring Cloud Gateway), so that both run alike.
+	 */
+	static List<String> jvmCommand(Jvm jvm, String heap, boolean preTouch) {
 		List<String> command = new ArrayList<>(List.of(jvm.java(), "-Xms" + heap, "-Xmx" + heap));
 		if (preTouch) {
 			command.add("-XX:+AlwaysPreTouch");
@@ -150,40 +179,32 @@ final class ScalpelProcess implements AutoCloseable {
 		if (!jvm.options().isEmpty()) {
 			command.addAll(List.of(jvm.options().split("\\s+")));
 		}
-		if (Boolean.getBoolean("bench.jfr")) {
-			// A flight recording of the whole run, for profiling: target/bench/<log name>.jfr
-			String name = log.getFileName().toString().replace(".log", ".jfr");
-			command.add("-XX:FlightRecorderOptions=stackdepth=512");
-			command.add("-XX:StartFlightRecording=filename=" + log.resolveSibling(name) + ",settings=profile,dumponexit=true");
-		}
-		command.addAll(List.of("-jar", extracted(jar).toString(), "--server.port=" + port,
-				"--management.server.port=" + managementPort, "--scalpel.streams.drain-timeout=1s",
-				"--scalpel.providers.endpoints[0].name=upstream", "--scalpel.providers.endpoints[0].type=openai",
-				"--scalpel.providers.endpoints[0].base-url=" + upstreamBaseUrl,
-				"--scalpel.providers.endpoints[0].models[0]=bench"));
-		properties.forEach(property -> command.add("--" + property));
-		// Scalpel starts on all cores, and each scenario pins it to its own (pin()) once it has warmed it
-		// up, before it measures anything: on one core its start took 20-22 s, more than half of it the
-		// JIT compiler's threads (async-profiler), and on both 9-11 s; and under load the compiler took
-		// half of its one core for its first one to two minutes, which on both cores it does beside the
-		// load. It is told from the start how many cores it will have, so that it sizes itself (event
-		// loops, GC and compiler threads) as it would pinned. start.pinned=true starts it on its own
-		// core(s), as earlier rounds did.
-		boolean startOnAll = Cpus.enabled() && !Boolean.getBoolean("bench.start.pinned");
-		if (startOnAll && !jvm.options().contains("ActiveProcessorCount")) {
+		// It is told from the start how many cores it will have, so that it sizes itself (event loops, GC
+		// and compiler threads) as it would pinned (see launch).
+		if (startsOnAll() && !jvm.options().contains("ActiveProcessorCount")) {
 			command.add(1, "-XX:ActiveProcessorCount=" + Cpus.scalpelCores());
 		}
+		return command;
+	}
+
+	/**
+	 * Whether a JVM on Scalpel's side starts on all cores, to be pinned to its own by {@link #pin} once
+	 * warm: on one core Scalpel's start took 20-22 s, more than half of it the JIT compiler's threads
+	 * (async-profiler), and on both 9-11 s; and under load the compiler took half of its one core for
+	 * its first one to two minutes, which on both cores it does beside the load. start.pinned=true
+	 * starts it on its own core(s), as earlier rounds did.
+	 */
+	static boolean startsOnAll() {
+		return Cpus.enabled() && !Boolean.getBoolean("bench.start.pinned");
+	}
+
+	/** Starts a command of {@link #jvmCommand} on all cores or on Scalpel's (see {@link #startsOnAll}), its output to {@code log}. */
+	static Process launch(List<String> command, Path log) {
 		try {
-			long started = System.nanoTime();
-			Process process = new ProcessBuilder(startOnAll ? Cpus.onAll(command) : Cpus.on(Cpus.scalpel(), command))
+			return new ProcessBuilder(startsOnAll() ? Cpus.onAll(command) : Cpus.on(Cpus.scalpel(), command))
 				.redirectErrorStream(true)
 				.redirectOutput(log.toFile())
 				.start();
-			ScalpelProcess scalpel = new ScalpelProcess(process, port, managementPort, !startOnAll, started);
-			scalpel.awaitReady(Duration.ofSeconds(90));
-			System.out.printf("   (Scalpel ready in %.1f s%s: %s)%n", (System.nanoTime() - started) / 1e9,
-					startOnAll ? " on all cores" : "", log.getFileName());
-			return scalpel;
 		}
 		catch (IOException ex) {
 			throw new UncheckedIOException(ex);
@@ -292,11 +313,16 @@ final class ScalpelProcess implements AutoCloseable {
 	 * threads), {@code gc} and {@code other}. Threads that ended are not counted.
 	 */
 	Map<String, Long> cpuNanosByThreads() {
+		return cpuNanosByThreads(pid());
+	}
+
+	/** {@link #cpuNanosByThreads()} of any JVM (Spring Cloud Gateway's loops are Reactor Netty's too). */
+	static Map<String, Long> cpuNanosByThreads(long pid) {
 		Map<String, Long> groups = new LinkedHashMap<>();
 		for (String group : List.of("loops", "jit", "gc", "other")) {
 			groups.put(group, 0L);
 		}
-		ProcTasks.forEach(pid(), task -> {
+		ProcTasks.forEach(pid, task -> {
 			String name = Files.readString(task.resolve("comm")).strip();
 			long[] times = cpuTimes(task.resolve("stat"));
 			groups.merge(threadGroup(name), times[0] + times[1], Long::sum);

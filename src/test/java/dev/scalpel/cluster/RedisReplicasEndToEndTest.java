@@ -115,8 +115,10 @@ class RedisReplicasEndToEndTest {
 		assertThat(cancelled.path("status").asString()).isEqualTo("cancelled");
 		assertThat(cancelled.path("finish_reason").asString()).isEqualTo("cancel_requested");
 		Await.atMost(WAIT).until(() -> a.slots().inUse() == 0);
+		// At the cancel, not at a lease's expiry or the auditor's sweep (seconds): a bound that a busy
+		// 2-core machine also keeps (200 ms was missed by 15-50 ms in one run of four, before and after).
 		assertThat(Duration.ofNanos(System.nanoTime() - sent)).as("A's slot free after the cancel on B")
-			.isLessThan(Duration.ofMillis(200));
+			.isLessThan(Duration.ofSeconds(1));
 		assertThat(call.cancelled()).as("A's upstream call closed").isTrue();
 
 		Await.atMost(WAIT).until(() -> onA.ended() && onB.ended());
@@ -192,7 +194,8 @@ class RedisReplicasEndToEndTest {
 			.bodyToMono(String.class)
 			.block(WAIT)).path("id").asString();
 		b.upstream().nextCall(WAIT);
-		assertThat(ids(c.list("status=in_progress&limit=100"))).contains(held);
+		// The owner's write of the start reaches Redis a moment after its upstream call begins.
+		Await.atMost(WAIT).until(() -> ids(c.list("status=in_progress&limit=100")).contains(held));
 		assertThat(a.cancel(held).path("status").asString()).isEqualTo("cancelled");
 		assertThat(ids(c.list("status=cancelled&limit=100"))).contains(held).doesNotContainAnyElementsOf(created);
 		assertThat(ids(c.list("status=in_progress&limit=100"))).doesNotContain(held);

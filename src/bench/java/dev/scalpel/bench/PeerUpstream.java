@@ -7,7 +7,6 @@ import java.net.http.HttpRequest;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /** The {@link PeerUpstreamServer} in its own JVM on the bench's core(s), and a client of its admin API. */
 final class PeerUpstream implements AutoCloseable {
@@ -82,13 +81,7 @@ final class PeerUpstream implements AutoCloseable {
 
 	@Override
 	public void close() {
-		this.process.destroy();
-		try {
-			this.process.waitFor(10, TimeUnit.SECONDS);
-		}
-		catch (InterruptedException ex) {
-			Thread.currentThread().interrupt();
-		}
+		ScalpelProcess.stop(this.process, Duration.ofSeconds(10));
 	}
 
 }

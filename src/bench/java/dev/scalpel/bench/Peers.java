@@ -115,24 +115,22 @@ final class Peers {
 	}
 
 	/** A system under test, started: its doors, and the processes whose CPU time and memory are its cost. */
-	private interface Started extends AutoCloseable {
+	/**
+	 * A started system: its doors, its processes (none for the upstream read directly), its JVM's
+	 * process for the JIT's share and the profiler (-1 when it is none), how to pin it to Scalpel's
+	 * core(s) once warm (JVMs start on all, as Scalpel does) and how to stop it.
+	 */
+	private record Started(List<Door> doors, List<Long> pids, long jvm, Runnable pinning, Runnable stop)
+			implements AutoCloseable {
 
-		List<Door> doors();
-
-		/** Its processes; none for the upstream read directly. */
-		List<Long> pids();
-
-		/** Its JVM's process, for the JIT's share and the profiler; -1 when it is none. */
-		default long jvm() {
-			return -1;
-		}
-
-		/** Pins it to Scalpel's core(s) once warm, where it started on all (JVMs, as Scalpel is). */
-		default void pin() {
+		void pin() {
+			this.pinning.run();
 		}
 
 		@Override
-		void close();
+		public void close() {
+			this.stop.run();
+		}
 
 	}
 
@@ -228,81 +226,21 @@ final class Peers {
 	// --- the systems
 
 	private Started direct() {
-		List<Door> doors = List.of(new Door("direct", this.upstream.baseUrl(), Api.OPENAI));
-		return new Started() {
-
-			@Override
-			public List<Door> doors() {
-				return doors;
-			}
-
-			@Override
-			public List<Long> pids() {
-				return List.of();
-			}
-
-			@Override
-			public void close() {
-			}
-
-		};
+		return new Started(List.of(new Door("direct", this.upstream.baseUrl(), Api.OPENAI)), List.of(), -1, () -> {
+		}, () -> {
+		});
 	}
 
 	private Started nginx(Path binary) {
 		Nginx nginx = Nginx.start(binary, this.out.resolve("nginx"), this.upstream.port());
-		List<Door> doors = List.of(new Door("nginx", nginx.origin() + "/v1", Api.OPENAI));
-		List<Long> pids = nginx.pids();
-		return new Started() {
-
-			@Override
-			public List<Door> doors() {
-				return doors;
-			}
-
-			@Override
-			public List<Long> pids() {
-				return pids;
-			}
-
-			@Override
-			public void close() {
-				nginx.close();
-			}
-
-		};
+		return new Started(List.of(new Door("nginx", nginx.origin() + "/v1", Api.OPENAI)), nginx.pids(), -1, () -> {
+		}, nginx::close);
 	}
 
 	private Started gateway(ScalpelProcess.Jvm jvm, Path jar, String purpose, boolean preTouch) {
 		Gateway gateway = Gateway.start(jvm, jar, log("gateway", purpose), this.heap, preTouch, this.upstream.origin());
-		List<Door> doors = List.of(new Door("SCG", gateway.origin() + "/v1", Api.OPENAI));
-		return new Started() {
-
-			@Override
-			public List<Door> doors() {
-				return doors;
-			}
-
-			@Override
-			public List<Long> pids() {
-				return List.of(gateway.pid());
-			}
-
-			@Override
-			public long jvm() {
-				return gateway.pid();
-			}
-
-			@Override
-			public void pin() {
-				gateway.pin();
-			}
-
-			@Override
-			public void close() {
-				gateway.close();
-			}
-
-		};
+		return new Started(List.of(new Door("SCG", gateway.origin() + "/v1", Api.OPENAI)), List.of(gateway.pid()),
+				gateway.pid(), gateway::pin, gateway::close);
 	}
 
 	private Started scalpel(ScalpelProcess.Jvm jvm, Path jar, String name, String column, String purpose,
@@ -314,34 +252,7 @@ final class Peers {
 				this.upstream.baseUrl(), settings);
 		List<Door> doors = List.of(new Door(column + " native", scalpel.baseUrl(), Api.NATIVE),
 				new Door(column + " OpenAI", scalpel.baseUrl() + "/v1", Api.OPENAI));
-		return new Started() {
-
-			@Override
-			public List<Door> doors() {
-				return doors;
-			}
-
-			@Override
-			public List<Long> pids() {
-				return List.of(scalpel.pid());
-			}
-
-			@Override
-			public long jvm() {
-				return scalpel.pid();
-			}
-
-			@Override
-			public void pin() {
-				scalpel.pin();
-			}
-
-			@Override
-			public void close() {
-				scalpel.close();
-			}
-
-		};
+		return new Started(doors, List.of(scalpel.pid()), scalpel.pid(), scalpel::pin, scalpel::close);
 	}
 
 	private Path log(String name, String purpose) {

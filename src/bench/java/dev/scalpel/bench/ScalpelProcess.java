@@ -419,10 +419,18 @@ final class ScalpelProcess implements AutoCloseable {
 
 	@Override
 	public void close() {
-		this.process.destroy();
+		stop(this.process, Duration.ofSeconds(30));
+	}
+
+	/**
+	 * Stops a process of the rig: asks it to end, waits up to {@code grace}, then kills it and waits a
+	 * little more.
+	 */
+	static void stop(Process process, Duration grace) {
+		process.destroy();
 		try {
-			if (!this.process.waitFor(30, TimeUnit.SECONDS)) {
-				this.process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+			if (!process.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS)) {
+				process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
 			}
 		}
 		catch (InterruptedException ex) {

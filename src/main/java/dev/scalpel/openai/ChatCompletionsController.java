@@ -25,12 +25,12 @@ import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.server.ServerWebExchange;
 
 import dev.scalpel.stream.Caller;
-import dev.scalpel.stream.EventStream;
 import dev.scalpel.stream.StreamEvent;
 import dev.scalpel.stream.StreamManager;
 import dev.scalpel.stream.StreamProperties;
-import dev.scalpel.stream.UnreadListeners;
 import dev.scalpel.system.AcceptHeader;
+import dev.scalpel.system.EventStream;
+import dev.scalpel.system.UnreadListeners;
 
 /**
  * {@code POST /v1/chat/completions}: OpenAI's chat completions, streamed ({@code stream: true}) or

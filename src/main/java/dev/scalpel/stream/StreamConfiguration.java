@@ -10,7 +10,6 @@ import org.jspecify.annotations.Nullable;
 import tools.jackson.databind.json.JsonMapper;
 
 import org.springframework.beans.factory.ObjectProvider;
-import org.springframework.boot.http.codec.CodecCustomizer;
 import org.springframework.context.annotation.Bean;
 import org.springframework.core.Ordered;
 import org.springframework.core.annotation.Order;
@@ -44,19 +43,6 @@ class StreamConfiguration {
 				composite(observers), shared.getIfAvailable(() -> SharedStreams.NONE));
 	}
 
-	/** A listener whose answer was never written leaves when its exchange ends ({@link UnreadListeners}). */
-	@Bean
-	@Order(Ordered.HIGHEST_PRECEDENCE + 30)
-	WebFilter unreadListeners() {
-		return UnreadListeners.filter();
-	}
-
-	/** Event streams are written as ready SSE frames ({@link EventStream}). */
-	@Bean
-	CodecCustomizer eventStreamWriter() {
-		return codecs -> codecs.customCodecs().register(new EventStream.Writer());
-	}
-
 	/**
 	 * Counts refused starts by the status they were answered with, wherever in the chain they were
 	 * refused (body size, content type, JSON, validation, model, capacity, shutdown).
@@ -64,8 +50,7 @@ class StreamConfiguration {
 	@Bean
 	@Order(Ordered.HIGHEST_PRECEDENCE)
 	WebFilter startRejections(ObjectProvider<StreamObserver> observers) {
-		// Resolved at the first refusal, not at each: asking the bean factory for them every time was a
-		// twentieth of a refused start's time on the event loop (async-profiler under a flood of 429s).
+		// Resolved at the first refusal, not at each: asking the bean factory is costly on the event loop.
 		Supplier<StreamObserver> observer = SingletonSupplier.of(() -> composite(observers));
 		return (exchange, chain) -> {
 			ServerHttpRequest request = exchange.getRequest();

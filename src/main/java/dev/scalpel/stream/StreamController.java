@@ -28,6 +28,8 @@ import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.server.ServerWebExchange;
 
 import dev.scalpel.system.AcceptHeader;
+import dev.scalpel.system.EventStream;
+import dev.scalpel.system.UnreadListeners;
 
 /** The native API of API.md: start, attach or resume, status, cancel and list streams. */
 @RestController
@@ -72,8 +74,7 @@ class StreamController {
 	Mono<ResponseEntity<?>> start(@RequestBody StartStreamRequest body, @RequestHeader HttpHeaders headers,
 			@AuthenticationPrincipal Caller caller, ServerWebExchange exchange) {
 		// Deferred so that a refusal (429, 400, ...) leaves as an error signal, not as an exception out of
-		// this method, which reflection would wrap in one more exception with a full stack trace to fill
-		// in: up to a twentieth of a 429's time on the event loop (async-profiler; ProblemAnswer).
+		// this method, which reflection would wrap in one more exception with a stack trace (ProblemAnswer).
 		return Mono.defer(() -> started(body, headers, caller, exchange));
 	}
 

@@ -45,6 +45,7 @@ import dev.scalpel.slot.QueueTimeout;
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.upstream.Chunk;
 import dev.scalpel.upstream.GenerationRequest;
+import dev.scalpel.upstream.IdleWatchdog;
 import dev.scalpel.upstream.ModelRouter;
 import dev.scalpel.upstream.TokenSource;
 import dev.scalpel.upstream.UpstreamFailure;

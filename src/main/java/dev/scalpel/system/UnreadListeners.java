@@ -1,4 +1,4 @@
-package dev.scalpel.stream;
+package dev.scalpel.system;
 
 import org.springframework.web.server.ServerWebExchange;
 import org.springframework.web.server.WebFilter;
@@ -9,7 +9,6 @@ import org.springframework.web.server.WebFilter;
  * closed its connection first), the body is never subscribed; the listener would then count as
  * attached until the attach timeout, holding a live stream's slot. This ties it to its exchange
  * instead: when the exchange ends, a listener that never connected leaves (a no-op for one that did).
- * Found by the hostile-input property test (listeners the leak auditor had to reclaim).
  */
 public final class UnreadListeners {
 

@@ -1,4 +1,4 @@
-package dev.scalpel.stream;
+package dev.scalpel.upstream;
 
 import java.time.Duration;
 import java.util.concurrent.TimeoutException;

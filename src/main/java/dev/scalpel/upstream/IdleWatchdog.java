@@ -1,4 +1,4 @@
-package dev.scalpel.stream;
+package dev.scalpel.upstream;
 
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -18,7 +18,7 @@ import reactor.core.scheduler.Scheduler;
  * {@code Mono.delay}) or sleeps again for what is left. One timer operation per idle period instead
  * of a schedule and a cancel per chunk, each of which may wake a timer thread.
  */
-final class IdleWatchdog implements Disposable {
+public final class IdleWatchdog implements Disposable {
 
 	private final long idleNanos;
 
@@ -32,13 +32,13 @@ final class IdleWatchdog implements Disposable {
 	/** Guarded by this. */
 	private boolean disposed;
 
-	IdleWatchdog(Duration idle, Scheduler timers) {
+	public IdleWatchdog(Duration idle, Scheduler timers) {
 		this.idleNanos = idle.toNanos();
 		this.timers = timers;
 	}
 
 	/** A timeout that fires when no later arm has replaced it within the idle timeout. */
-	Mono<Long> arm() {
+	public Mono<Long> arm() {
 		return new Arm();
 	}
 

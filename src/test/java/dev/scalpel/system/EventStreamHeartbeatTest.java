@@ -1,4 +1,4 @@
-package dev.scalpel.stream;
+package dev.scalpel.system;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;

@@ -1,4 +1,4 @@
-package dev.scalpel.stream;
+package dev.scalpel.system;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -21,19 +21,15 @@ import org.springframework.http.ReactiveHttpOutputMessage;
 import org.springframework.http.codec.HttpMessageWriter;
 
 /**
- * A response body of ready SSE frames (see {@link StreamEvent#frame()}), written as they are.
+ * A response body of ready SSE frames, written as they are.
  *
- * <p>Spring's SSE writer would encode every event again for every listener and flush each event on
- * its own through a chain of a dozen operators; the frames of a stream are the same bytes for all
- * its listeners, so they are encoded once, and {@code writeWith} lets Reactor Netty flush when no
- * more frames are ready, so one flush carries whatever a listener had pending. The profile of the
- * {@code steady} benchmark put Spring's SSE writing at a fifth of the event loop's time.
+ * <p>The frames of a stream are the same bytes for all its listeners, so they are encoded once (not
+ * again per listener, as Spring's SSE writer would), and {@code writeWith} lets Reactor Netty flush
+ * when no more frames are ready, so one flush carries whatever a listener had pending.
  *
  * <p>The frames are wrapped, not copied, in buffers of the response's own factory: on Reactor Netty
- * a Netty buffer over the frame's array, which the server writes as it is. A buffer of Spring's
- * default factory would be copied into a new array and wrapped again for every frame (Spring's
- * {@code NettyDataBufferFactory.toByteBuf}): the allocation profile of {@code steady} put that copy
- * and its wrappers at 8 % of all that Scalpel allocated.
+ * a Netty buffer over the frame's array, which the server writes as it is
+ * ({@code docs/adr/event-stream-writer.md}).
  * @param frames the frames, each a complete SSE frame or comment; never modified
  */
 public record EventStream(Flux<byte[]> frames) {

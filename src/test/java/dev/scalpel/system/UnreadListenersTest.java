@@ -1,4 +1,4 @@
-package dev.scalpel.stream;
+package dev.scalpel.system;
 
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;

@@ -49,6 +49,7 @@ import org.springframework.data.redis.connection.lettuce.LettuceConnectionFactor
 
 import dev.scalpel.stream.Caller;
 import dev.scalpel.stream.ClusterUnavailable;
+import dev.scalpel.stream.EventType;
 import dev.scalpel.stream.EventsExpired;
 import dev.scalpel.stream.InvalidRequest;
 import dev.scalpel.stream.SharedStreams;
@@ -314,11 +315,11 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 			fields.put("view", view);
 			fields.put("owner", this.replicaId);
 			RedisFuture<Long> written = redis.hset(hash(streamId), fields);
-			if (StreamEvent.CREATED.equals(event.type())) {
+			if (event.is(EventType.CREATED)) {
 				this.creations.put(streamId, written);
 			}
 		}
-		if (StreamEvent.CREATED.equals(event.type())) {
+		if (event.is(EventType.CREATED)) {
 			redis.sadd(owned(this.replicaId), streamId);
 		}
 		redis.publish(channel(streamId), message(event));

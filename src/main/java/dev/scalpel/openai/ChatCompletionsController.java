@@ -25,9 +25,12 @@ import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.server.ServerWebExchange;
 
 import dev.scalpel.stream.Caller;
+import dev.scalpel.stream.EventType;
+import dev.scalpel.stream.FinishReason;
 import dev.scalpel.stream.StreamEvent;
 import dev.scalpel.stream.StreamManager;
 import dev.scalpel.stream.StreamProperties;
+import dev.scalpel.stream.StreamStatus;
 import dev.scalpel.system.AcceptHeader;
 import dev.scalpel.system.EventStream;
 import dev.scalpel.system.UnreadListeners;
@@ -98,26 +101,33 @@ class ChatCompletionsController {
 
 	/** The SSE frame an event becomes, or null for events OpenAI's format has nothing for. */
 	private byte @Nullable [] frame(ChatChunks chunks, StreamEvent event, boolean includeUsage) {
-		return switch (event.type()) {
-			case StreamEvent.CREATED -> chunks.role();
-			case StreamEvent.TOKEN -> chunks.token(event.tokenLiteral());
-			case StreamEvent.TOOL_CALLS -> chunks.toolCalls(event.toolCallsJson());
-			case "stream.completed" -> {
+		EventType type = event.eventType();
+		if (type == null) {
+			return null;
+		}
+		return switch (type) {
+			case CREATED -> chunks.role();
+			case TOKEN -> chunks.token(event.tokenLiteral());
+			case TOOL_CALLS -> chunks.toolCalls(event.toolCallsJson());
+			case COMPLETED -> {
 				JsonNode status = this.json.readTree(event.data());
 				byte[] finish = chunks.finish(status.path("finish_reason").asString("stop"));
 				byte[] usage = includeUsage ? chunks.usage(status) : new byte[0];
 				yield concat(finish, usage, ChatChunks.DONE);
 			}
-			case "stream.failed", "stream.cancelled" ->
+			case FAILED, CANCELLED ->
 				chunks.error(ChatChunks.Failure.of(this.json.readTree(event.data())));
 			default -> null;
 		};
 	}
 
 	private ResponseEntity<?> answer(ChatChunks chunks, String id, Answer answer) {
+		// Without a terminal event (it cannot happen), as a stream that failed on a defect of ours.
 		JsonNode status = (answer.terminal != null) ? this.json.readTree(answer.terminal.data())
-				: this.json.createObjectNode().put("status", "failed").put("finish_reason", "internal_error");
-		if ("completed".equals(status.path("status").asString(null))) {
+				: this.json.createObjectNode()
+					.put("status", FinishReason.INTERNAL_ERROR.status().wireName())
+					.put("finish_reason", FinishReason.INTERNAL_ERROR.wireName());
+		if (StreamStatus.COMPLETED.wireName().equals(status.path("status").asString(null))) {
 			String content = this.json.readValue("\"" + answer.text + "\"", String.class);
 			return ResponseEntity.ok()
 				.header("X-Stream-Id", id)
@@ -169,13 +179,13 @@ class ChatCompletionsController {
 		}
 
 		void add(StreamEvent event) {
-			if (StreamEvent.TOKEN.equals(event.type())) {
+			if (event.is(EventType.TOKEN)) {
 				// Escaped strings concatenate: the inside of each literal, one after the other, is the
 				// inside of the whole text's literal.
 				String literal = event.tokenLiteral();
 				this.text.append(literal, 1, literal.length() - 1);
 			}
-			else if (StreamEvent.TOOL_CALLS.equals(event.type())) {
+			else if (event.is(EventType.TOOL_CALLS)) {
 				for (JsonNode piece : this.json.readTree(event.toolCallsJson())) {
 					int index = piece.path("index").asInt(this.toolCalls.size());
 					this.toolCalls.computeIfAbsent(index, key -> new ToolCall()).add(piece);

@@ -146,7 +146,7 @@ final class ManagedStream {
 		this.shared = shared;
 		this.log = new EventLog(maxEvents);
 		synchronized (this) {
-			appendStatus(StreamEvent.CREATED);
+			appendStatus(EventType.CREATED);
 		}
 	}
 
@@ -165,7 +165,7 @@ final class ManagedStream {
 		for (int i = 0; i < events.size(); i++) {
 			StreamEvent event = events.get(i);
 			String view = null;
-			if (StreamEvent.CREATED.equals(event.type())) {
+			if (event.is(EventType.CREATED)) {
 				// A status event's data is the status object as of itself.
 				view = event.data();
 			}
@@ -321,7 +321,7 @@ final class ManagedStream {
 			return false;
 		}
 		this.queuePosition = position;
-		StreamEvent queued = this.log.append(StreamEvent.QUEUED, this.encoder.queued(position));
+		StreamEvent queued = this.log.append(EventType.QUEUED.wireName(), this.encoder.queued(position));
 		share(queued, this.shared.wantsViews() ? this.encoder.status(viewLocked(queued.id())) : null);
 		return true;
 	}
@@ -343,7 +343,7 @@ final class ManagedStream {
 		this.startedAt = now.truncatedTo(ChronoUnit.MILLIS);
 		this.startedNanos = System.nanoTime();
 		this.queuePosition = null;
-		appendStatus(StreamEvent.STARTED);
+		appendStatus(EventType.STARTED);
 		return true;
 	}
 
@@ -361,7 +361,7 @@ final class ManagedStream {
 
 	/** Appends a token unless the stream has ended. */
 	Appended token(String text, Instant now) {
-		return output(StreamEvent.TOKEN, this.encoder.token(text), now);
+		return output(EventType.TOKEN, this.encoder.token(text), now);
 	}
 
 	/**
@@ -370,10 +370,10 @@ final class ManagedStream {
 	 * ended; like a token, it is output, so the first one sets {@code first_token_at}.
 	 */
 	Appended toolCalls(String json, Instant now) {
-		return output(StreamEvent.TOOL_CALLS, StreamEvent.toolCallsData(json), now);
+		return output(EventType.TOOL_CALLS, StreamEvent.toolCallsData(json), now);
 	}
 
-	private synchronized Appended output(String type, String data, Instant now) {
+	private synchronized Appended output(EventType type, String data, Instant now) {
 		if (this.status != StreamStatus.IN_PROGRESS) {
 			return Appended.DROPPED;
 		}
@@ -382,7 +382,7 @@ final class ManagedStream {
 			this.firstTokenAt = now.truncatedTo(ChronoUnit.MILLIS);
 		}
 		this.outputTokens++;
-		StreamEvent output = this.log.append(type, data);
+		StreamEvent output = this.log.append(type.wireName(), data);
 		share(output, (first && this.shared.wantsViews()) ? this.encoder.status(viewLocked(output.id())) : null);
 		return first ? Appended.FIRST : Appended.NEXT;
 	}
@@ -455,7 +455,7 @@ final class ManagedStream {
 			// The provider's count when it reported one, else the tokens the source counted.
 			this.outputTokens = usage.outputTokens();
 		}
-		appendStatus(StreamEvent.terminalType(this.status));
+		appendStatus(EventType.terminal(this.status));
 		Held held = new Held(this.generation, this.acquisition, this.permit, this.deadline, this.timer,
 				this.createdNanos, this.startedNanos);
 		this.releasing = this.permit;
@@ -571,9 +571,9 @@ final class ManagedStream {
 	}
 
 	/** Appends a status event (its data: the status object as of itself) and shares it. */
-	private void appendStatus(String type) {
+	private void appendStatus(EventType type) {
 		String view = this.encoder.status(viewLocked(this.log.lastId() + 1));
-		share(this.log.append(type, view), view);
+		share(this.log.append(type.wireName(), view), view);
 	}
 
 	private void share(StreamEvent event, @Nullable String view) {

@@ -13,17 +13,6 @@ import tools.jackson.core.io.JsonStringEncoder;
  */
 public final class StreamEvent {
 
-	public static final String CREATED = "stream.created";
-
-	public static final String QUEUED = "stream.queued";
-
-	public static final String STARTED = "stream.started";
-
-	public static final String TOKEN = "token";
-
-	/** A piece of the model's tool calls, as an OpenAI-compatible provider sent it. */
-	public static final String TOOL_CALLS = "tool_calls";
-
 	private static final String TOKEN_PREFIX = "{\"text\":";
 
 	private static final String TOOL_CALLS_PREFIX = "{\"tool_calls\":";
@@ -48,6 +37,10 @@ public final class StreamEvent {
 		this.data = Objects.requireNonNull(data, "data");
 	}
 
+	StreamEvent(long id, EventType type, String data) {
+		this(id, type.wireName(), data);
+	}
+
 	/** The per-stream sequence number, from 1. */
 	public long id() {
 		return this.id;
@@ -56,6 +49,16 @@ public final class StreamEvent {
 	/** The SSE event type, e.g. {@code token}. */
 	public String type() {
 		return this.type;
+	}
+
+	/** Whether this event is of {@code type}. */
+	public boolean is(EventType type) {
+		return type.wireName().equals(this.type);
+	}
+
+	/** The event's type; null for a type that is none of {@link EventType}'s. */
+	public @Nullable EventType eventType() {
+		return EventType.fromWireName(this.type);
 	}
 
 	/** The JSON of the event, on one line. */
@@ -84,7 +87,7 @@ public final class StreamEvent {
 	 * wire format to carry the text without decoding and encoding it again.
 	 */
 	public String tokenLiteral() {
-		if (!TOKEN.equals(this.type) || !this.data.startsWith(TOKEN_PREFIX) || !this.data.endsWith("}")) {
+		if (!is(EventType.TOKEN) || !this.data.startsWith(TOKEN_PREFIX) || !this.data.endsWith("}")) {
 			throw new IllegalStateException("not a token event: " + this.type);
 		}
 		return this.data.substring(TOKEN_PREFIX.length(), this.data.length() - 1);
@@ -92,7 +95,7 @@ public final class StreamEvent {
 
 	/** The JSON array of a {@code tool_calls} event's pieces, as it stands in the event's data. */
 	public String toolCallsJson() {
-		if (!TOOL_CALLS.equals(this.type) || !this.data.startsWith(TOOL_CALLS_PREFIX) || !this.data.endsWith("}")) {
+		if (!is(EventType.TOOL_CALLS) || !this.data.startsWith(TOOL_CALLS_PREFIX) || !this.data.endsWith("}")) {
 			throw new IllegalStateException("not a tool_calls event: " + this.type);
 		}
 		return this.data.substring(TOOL_CALLS_PREFIX.length(), this.data.length() - 1);
@@ -110,8 +113,7 @@ public final class StreamEvent {
 
 	/** Whether this is the stream's terminal event, always its last. */
 	public boolean terminal() {
-		return this.type.equals("stream.completed") || this.type.equals("stream.failed")
-				|| this.type.equals("stream.cancelled");
+		return is(EventType.COMPLETED) || is(EventType.FAILED) || is(EventType.CANCELLED);
 	}
 
 	/**
@@ -225,10 +227,6 @@ public final class StreamEvent {
 			}
 		}
 		return -1;
-	}
-
-	static String terminalType(StreamStatus status) {
-		return "stream." + status.wireName();
 	}
 
 	@Override

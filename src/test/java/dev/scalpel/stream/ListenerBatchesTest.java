@@ -66,7 +66,7 @@ class ListenerBatchesTest {
 		Await.atMost(WAIT).until(() -> reader.tokens() == 20);
 
 		assertThat(reader.batches).hasSize(before + 1);
-		assertThat(reader.batches.get(before)).extracting(StreamEvent::type).containsOnly(StreamEvent.TOKEN).hasSize(20);
+		assertThat(reader.batches.get(before)).extracting(StreamEvent::type).containsOnly(EventType.TOKEN.wireName()).hasSize(20);
 		call.finish("stop");
 		Await.atMost(WAIT).until(() -> reader.completed);
 		assertThat(reader.last().type()).isEqualTo("stream.completed");
@@ -191,7 +191,7 @@ class ListenerBatchesTest {
 		}
 
 		long tokens() {
-			return events().stream().filter(event -> StreamEvent.TOKEN.equals(event.type())).count();
+			return events().stream().filter(event -> EventType.TOKEN.wireName().equals(event.type())).count();
 		}
 
 		StreamEvent last() {

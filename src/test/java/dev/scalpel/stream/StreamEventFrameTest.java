@@ -16,7 +16,7 @@ class StreamEventFrameTest {
 	private static final String[] PIECES = { "a", "Z", " ", "\"", "\\", "{", "}", ":", "é", "ß", "中", "😀", "\t",
 			"\u0000", "\u007f", "\u0080", "\uffff" };
 
-	private static final String[] TYPES = { StreamEvent.TOKEN, StreamEvent.TOOL_CALLS, StreamEvent.CREATED,
+	private static final String[] TYPES = { EventType.TOKEN.wireName(), EventType.TOOL_CALLS.wireName(), EventType.CREATED.wireName(),
 			"stream.completed", "x", "tÿpe" };
 
 	@Test
@@ -52,7 +52,7 @@ class StreamEventFrameTest {
 
 	@Test
 	void aFrameIsReadBackFromAFrozenLog() {
-		StreamEvent event = new StreamEvent(1234567, StreamEvent.TOKEN, StreamEvent.tokenData("héllo \"wörld\" 😀"));
+		StreamEvent event = new StreamEvent(1234567, EventType.TOKEN.wireName(), StreamEvent.tokenData("héllo \"wörld\" 😀"));
 		byte[] frame = event.frame();
 		assertThat(StreamEvent.fromFrame(frame, 0, frame.length)).isEqualTo(event);
 	}

@@ -12,13 +12,15 @@ import dev.scalpel.system.ProblemAnswer;
 import static com.tngtech.archunit.base.DescribedPredicate.not;
 import static com.tngtech.archunit.core.domain.JavaCall.Predicates.target;
 import static com.tngtech.archunit.core.domain.JavaClass.Predicates.assignableTo;
+import static com.tngtech.archunit.core.domain.properties.HasName.Predicates.name;
 import static com.tngtech.archunit.core.domain.properties.HasOwner.Predicates.With.owner;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
 
 /**
  * The package structure of ARCHITECTURE.md: features depend one way, the slot pool and the web
- * plumbing know nothing of streams, and main code never blocks a Reactor thread by design.
+ * plumbing know nothing of streams, one class ends streams, and main code never blocks a Reactor
+ * thread by design.
  */
 @AnalyzeClasses(packages = "dev.scalpel", importOptions = ImportOption.DoNotIncludeTests.class)
 class ArchitectureTest {
@@ -46,6 +48,14 @@ class ArchitectureTest {
 		.should()
 		.dependOnClassesThat()
 		.resideInAnyPackage("dev.scalpel.stream..", "dev.scalpel.slot..", "dev.scalpel.upstream..");
+
+	@ArchTest
+	static final ArchRule onlyTheLifecycleEndsAStream = noClasses().that()
+		.doNotHaveFullyQualifiedName("dev.scalpel.stream.StreamLifecycle")
+		.should()
+		.callMethodWhere(target(owner(name("dev.scalpel.stream.ManagedStream")))
+			.and(target(name("end"))))
+		.because("every path that ends a stream goes through StreamLifecycle.end, whose first caller wins (ARCHITECTURE.md)");
 
 	@ArchTest
 	static final ArchRule noBlockingInMainCode = noClasses().should()

@@ -1,6 +1,5 @@
 package dev.scalpel.stream;
 
-import java.lang.reflect.Field;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -57,23 +56,23 @@ import dev.scalpel.upstream.UpstreamProperties;
  * overwrites the oldest, which is the steady state of a long stream.
  *
  * <ul>
- * <li>{@link #append} is the stream's part of a token, as {@code StreamManager.Generation} does it:
+ * <li>{@link #append} is the stream's part of a token, as {@code UpstreamCall.Reader} does it:
  * {@link ManagedStream#token} (under the stream's monitor: the JSON encoding of the token event,
- * the {@link StreamEvent}, the {@link EventLog} append) then {@link ManagedStream#signal()}, which
+ * the {@link StreamEvent}, the {@link EventLog} append) then its listeners' wake-up, which
  * drains each listener: two reads of the log under the monitor (the new event, then an empty read
  * that finds nothing more), the {@code Flux.create} sink and the reader's {@code onNext}.</li>
  * <li>{@link #generation} is the whole path from the upstream {@code Flux} on, with one listener:
  * a chunk emitted into the generation the manager subscribed to goes through the operators the
  * manager puts on every upstream call (the first-token/idle {@code timeout}, which for every chunk
  * cancels the previous idle timer and schedules a new one on {@code Schedulers.parallel()}) into
- * {@code Generation.hookOnNext}, then the same token and signal as {@link #append}. The stand-in
+ * {@code UpstreamCall.Reader.hookOnNext}, then the same token and signal as {@link #append}. The stand-in
  * provider adds nothing of its own (no {@code guard}, no decoding), and the observer is the no-op
  * one, so metrics are not counted here. Its parameter {@code otherTimers} sets what else the timer
  * threads have to do: with {@code 0} this stream's timers are alone (a quiet replica), so every new
  * idle timer becomes the head of its timer queue and wakes that timer thread; with {@code 64}, 64
  * other timers that are due sooner are pending (as the idle timers of other streams that are
  * receiving tokens would be), so a new idle timer only goes into the queue.</li>
- * <li>{@link #encode} is the JSON encoding of a token event alone, with the manager's own encoder,
+ * <li>{@link #encode} is the JSON encoding of a token event alone, with the streams' own encoder,
  * to tell how much of {@link #append} it is.</li>
  * </ul>
  *
@@ -114,16 +113,13 @@ public class EventLogBenchmark {
 		.propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
 		.build();
 
-	/** One token appended to the stream and signalled to its listeners, as {@code Generation.hookOnNext} does. */
+	/** One token appended to the stream and signalled to its listeners, as {@code UpstreamCall.Reader.hookOnNext} does. */
 	@Benchmark
 	public void append(Attached attached, Blackhole blackhole) {
 		RunningStream running = attached.running();
 		ManagedStream stream = running.stream;
-		ManagedStream.Appended appended = stream.token(TEXT, running.clock.instant());
-		if (appended != ManagedStream.Appended.DROPPED) {
-			stream.signal();
-		}
-		blackhole.consume(appended);
+		// The append wakes the listeners itself: off an event loop, a drain in this thread.
+		blackhole.consume(stream.token(TEXT, running.clock.instant()));
 	}
 
 	/** One token chunk emitted by the upstream call and carried by the manager's own subscriber. */
@@ -280,20 +276,16 @@ public class EventLogBenchmark {
 	@State(Scope.Thread)
 	public static class Encoding {
 
-		private ManagedStream.@Nullable EventEncoder encoder;
+		private @Nullable EventEncoder encoder;
 
 		@Setup(Level.Trial)
-		public void find() throws ReflectiveOperationException {
-			// Private in StreamManager; read rather than copied so that this measures the encoder in use.
-			Field field = StreamManager.class.getDeclaredField("encoder");
-			field.setAccessible(true);
-			StreamManager manager = manager(new PushedSource(), new InMemoryStreamRegistry(STREAMS.retention(), STREAMS.retentionBytes()));
-			this.encoder = (ManagedStream.EventEncoder) field.get(manager);
-			manager.stop();
+		public void find() {
+			// The class the streams encode with, on the mapper the manager is wired with.
+			this.encoder = new EventEncoder(JSON);
 		}
 
-		ManagedStream.EventEncoder encoder() {
-			ManagedStream.EventEncoder encoder = this.encoder;
+		EventEncoder encoder() {
+			EventEncoder encoder = this.encoder;
 			if (encoder == null) {
 				throw new IllegalStateException("no encoder: the trial setup did not run");
 			}
@@ -304,10 +296,11 @@ public class EventLogBenchmark {
 
 	/** A manager wired as {@code StreamConfiguration} wires it, with the production timers. */
 	static StreamManager manager(TokenSource source, StreamRegistry registry) {
-		StreamManager manager = new StreamManager(new SlotPool(64, 256, Duration.ofSeconds(30)),
-				new ModelRouter(List.of(source)), registry, STREAMS, UPSTREAM, LIMITS, MODEL, Duration.ofSeconds(1),
-				JSON, Clock.systemUTC(), Schedulers.parallel(), new StreamObserver() {
-				}, SharedStreams.NONE);
+		StreamManager manager = StreamCore.of(
+				new StreamCore.Settings(STREAMS, UPSTREAM, LIMITS, MODEL, Duration.ofSeconds(1)),
+				new SlotPool(64, 256, Duration.ofSeconds(30)), new ModelRouter(List.of(source)), registry,
+				SharedStreams.NONE, new StreamObserver() {
+				}, JSON, Clock.systemUTC(), Schedulers.parallel()).manager();
 		manager.start();
 		return manager;
 	}

@@ -15,6 +15,7 @@ import reactor.core.scheduler.Scheduler;
 
 import org.springframework.context.SmartLifecycle;
 
+import dev.scalpel.stream.LeakAudit;
 import dev.scalpel.stream.StreamManager;
 
 /**
@@ -53,9 +54,9 @@ public final class LeakAuditor implements SmartLifecycle {
 	}
 
 	/** One audit: checks, reclaims, logs and counts. Returns what it found. */
-	public List<StreamManager.Leak> audit() {
-		List<StreamManager.Leak> leaks = this.manager.audit(this.interval);
-		for (StreamManager.Leak leak : leaks) {
+	public List<LeakAudit.Leak> audit() {
+		List<LeakAudit.Leak> leaks = this.manager.audit(this.interval);
+		for (LeakAudit.Leak leak : leaks) {
 			logger.atWarn()
 				.addKeyValue("stream_id", leak.streamId())
 				.addKeyValue("resource", leak.resource())

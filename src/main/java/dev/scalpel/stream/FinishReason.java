@@ -41,6 +41,16 @@ public enum FinishReason {
 		this.status = status;
 	}
 
+	/** The reason for a provider's finish reason ({@code length}, ...); any other is a {@link #STOP}. */
+	static FinishReason ofModel(String finish) {
+		return switch (finish) {
+			case "length" -> LENGTH;
+			case "tool_calls" -> TOOL_CALLS;
+			case "content_filter" -> CONTENT_FILTER;
+			default -> STOP;
+		};
+	}
+
 	/** The terminal status this reason ends a stream with. */
 	public StreamStatus status() {
 		return this.status;

@@ -99,7 +99,7 @@ final class InMemoryStreamRegistry implements StreamRegistry {
 
 	/** What is left of a stream's retention, from its retirement. */
 	private Duration remaining(ManagedStream stream) {
-		long left = this.retention.toNanos() - (this.ticker.read() - stream.retiredTicks());
+		long left = this.retention.toNanos() - (this.ticker.read() - stream.retained().retiredTicks());
 		return Duration.ofNanos(Math.max(1, left));
 	}
 
@@ -131,7 +131,7 @@ final class InMemoryStreamRegistry implements StreamRegistry {
 		}
 		stream.freeze();
 		long weight = stream.weight();
-		stream.retired(this.ticker.read(), weight);
+		stream.retained().retired(this.ticker.read(), weight);
 		this.retained.put(stream.id(), stream);
 		this.live.remove(stream.id(), stream);
 		synchronized (this.budget) {
@@ -150,7 +150,7 @@ final class InMemoryStreamRegistry implements StreamRegistry {
 
 	/** Moves the oldest retained stream to the compacted; under {@link #budget}. */
 	private void compact(ManagedStream oldest) {
-		this.retainedBytes -= oldest.retainedWeight();
+		this.retainedBytes -= oldest.retained().weight();
 		if (this.retained.asMap().get(oldest.id()) != oldest) {
 			// Expired meanwhile; its removal finds it gone from the queue.
 			return;
@@ -175,7 +175,7 @@ final class InMemoryStreamRegistry implements StreamRegistry {
 				}
 			}
 			else if (this.retainedOrder.remove(stream)) {
-				this.retainedBytes -= stream.retainedWeight();
+				this.retainedBytes -= stream.retained().weight();
 			}
 		}
 	}

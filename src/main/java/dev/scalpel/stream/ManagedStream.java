@@ -1,9 +1,6 @@
 package dev.scalpel.stream;
 
 import java.time.Instant;
-import java.time.ZoneOffset;
-import java.time.format.DateTimeFormatter;
-import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -13,48 +10,34 @@ import reactor.core.Disposable;
 
 import dev.scalpel.slot.Permit;
 import dev.scalpel.upstream.GenerationRequest;
-import dev.scalpel.upstream.Message;
 import dev.scalpel.upstream.TokenSource;
-import dev.scalpel.upstream.Usage;
 
 /**
  * The stream aggregate: its state machine, its bounded event log, its listeners and the resources
- * it holds (permit, queue place, upstream call, timers).
+ * it holds ({@link Holdings}: permit, queue place, upstream call, timers).
  *
  * <p>Every change happens under this object's monitor and appends its event in the same critical
  * section, so the log and the status never disagree and nothing is appended after the terminal
  * event. The terminal transition is a compare-and-set under that monitor: the first one wins and
  * hands the held resources to its caller, which releases them; every later one is a no-op. Only
- * {@link StreamManager} calls the mutating methods. Listeners are signalled outside the monitor.
+ * {@link StreamLifecycle} ends a stream. Listeners are signalled outside the monitor. What it writes
+ * to the shared store goes through its {@link Replication}; its weight for the retention is
+ * estimated by {@link RetainedWeight}.
  */
 final class ManagedStream {
-
-	private static final DateTimeFormatter TIMESTAMP = DateTimeFormatter
-		.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'")
-		.withZone(ZoneOffset.UTC);
 
 	private final String id;
 
 	private final long order;
 
-	/** When the registry retired the stream, by its caches' ticker. */
-	private volatile long retiredTicks;
-
-	/** What the stream weighed when the registry retired it. */
-	private volatile long retainedWeight;
+	private final RetainedWeight retained = new RetainedWeight();
 
 	/** Null once the ended stream was compacted ({@link #compact()}). */
 	private volatile @Nullable GenerationRequest request;
 
-	private final String model;
-
 	private final TokenSource source;
 
 	private final boolean background;
-
-	private final Instant createdAt;
-
-	private final Map<String, String> metadata;
 
 	/** The name of the API key that started it ({@link Caller#owner()}). */
 	private final String owner;
@@ -66,7 +49,7 @@ final class ManagedStream {
 
 	private final EventLog log;
 
-	private final SharedStreams shared;
+	private final Replication replication;
 
 	private final List<Listener> listeners = new CopyOnWriteArrayList<>();
 
@@ -74,32 +57,9 @@ final class ManagedStream {
 
 	private volatile StreamStatus status = StreamStatus.QUEUED;
 
-	private @Nullable FinishReason finishReason;
-
-	private @Nullable Instant startedAt;
-
-	private @Nullable Instant firstTokenAt;
-
-	private @Nullable Instant endedAt;
-
-	private @Nullable Instant cancelledAt;
-
-	private @Nullable Integer queuePosition;
-
-	private @Nullable Integer inputTokens;
-
-	private int outputTokens;
-
-	private StreamView.@Nullable ErrorView error;
+	private final StatusRecord record;
 
 	private boolean everAttached;
-
-	/**
-	 * Whether its creation and events go to the shared store: only once its start was accepted
-	 * ({@link #publish}), so that a start refused with a full queue leaves nothing there (API.md: a
-	 * rejected start creates no stream) and costs no write.
-	 */
-	private boolean published;
 
 	/** {@link System#nanoTime()} of creation, of asking for a slot, of getting it, of losing the last listener. */
 	private final long createdNanos = System.nanoTime();
@@ -112,22 +72,7 @@ final class ManagedStream {
 
 	private long endedNanos;
 
-	private @Nullable Disposable acquisition;
-
-	private @Nullable Permit permit;
-
-	/**
-	 * The slot of a generation that has ended but may not have been given back yet: {@link #end} hands
-	 * it to the caller, which closes the upstream call first and frees the slot after. Until
-	 * {@link #released()}, the leak auditor counts it as this stream's.
-	 */
-	private @Nullable Permit releasing;
-
-	private @Nullable Disposable generation;
-
-	private @Nullable Disposable deadline;
-
-	private @Nullable Disposable timer;
+	private final Holdings holdings = new Holdings();
 
 	ManagedStream(String id, long order, GenerationRequest request, String model, TokenSource source,
 			boolean background, Map<String, String> metadata, String owner, boolean quotaCounted, Instant createdAt,
@@ -135,15 +80,13 @@ final class ManagedStream {
 		this.id = id;
 		this.order = order;
 		this.request = request;
-		this.model = model;
 		this.source = source;
 		this.background = background;
-		this.metadata = Map.copyOf(metadata);
 		this.owner = owner;
 		this.quotaCounted = quotaCounted;
-		this.createdAt = createdAt.truncatedTo(ChronoUnit.MILLIS);
+		this.record = new StatusRecord(id, model, background, createdAt, metadata);
 		this.encoder = encoder;
-		this.shared = shared;
+		this.replication = new Replication(shared, id);
 		this.log = new EventLog(maxEvents);
 		synchronized (this) {
 			appendStatus(EventType.CREATED);
@@ -156,24 +99,8 @@ final class ManagedStream {
 	 * come. Before the stream is visible to anyone, once.
 	 */
 	synchronized void publish() {
-		if (this.published) {
-			return;
-		}
-		this.published = true;
-		this.shared.created(this.id, this.owner, this.createdAt);
-		List<StreamEvent> events = this.log.after(0, Integer.MAX_VALUE);
-		for (int i = 0; i < events.size(); i++) {
-			StreamEvent event = events.get(i);
-			String view = null;
-			if (event.is(EventType.CREATED)) {
-				// A status event's data is the status object as of itself.
-				view = event.data();
-			}
-			else if (i == events.size() - 1 && this.shared.wantsViews()) {
-				view = this.encoder.status(viewLocked(event.id()));
-			}
-			share(event, view);
-		}
+		this.replication.publish(this.owner, this.record.createdAt(), this.log.after(0, Integer.MAX_VALUE),
+				id -> this.encoder.status(viewLocked(id)), this.record.outputTokens());
 	}
 
 	String id() {
@@ -197,18 +124,9 @@ final class ManagedStream {
 		return this.request;
 	}
 
-	long retiredTicks() {
-		return this.retiredTicks;
-	}
-
-	long retainedWeight() {
-		return this.retainedWeight;
-	}
-
-	/** The registry retired the stream at {@code ticks}; it then weighed {@code weight}. */
-	void retired(long ticks, long weight) {
-		this.retiredTicks = ticks;
-		this.retainedWeight = weight;
+	/** When the registry retired the stream and what it then weighed. */
+	RetainedWeight retained() {
+		return this.retained;
 	}
 
 	/**
@@ -216,28 +134,12 @@ final class ManagedStream {
 	 * estimate, for the retention memory budget.
 	 */
 	synchronized long weight() {
-		return compactedWeight() + this.log.bytes() + requestWeight(this.request);
+		return compactedWeight() + this.log.bytes() + RetainedWeight.of(this.request);
 	}
 
 	/** About how many bytes of heap the stream holds once compacted: its status and metadata. */
 	long compactedWeight() {
-		long weight = 1024 + this.id.length() + this.model.length() + this.owner.length();
-		for (Map.Entry<String, String> entry : this.metadata.entrySet()) {
-			weight += 64 + 2L * (entry.getKey().length() + entry.getValue().length());
-		}
-		return weight;
-	}
-
-	private static long requestWeight(@Nullable GenerationRequest request) {
-		if (request == null) {
-			return 0;
-		}
-		long weight = 256;
-		for (Message message : request.messages()) {
-			weight += 64 + 2L * message.content().length();
-		}
-		// Tool conversations and provider options: counted roughly by their JSON text.
-		return weight + 2L * request.options().toString().length();
+		return this.record.weight(this.owner);
 	}
 
 	/**
@@ -263,6 +165,11 @@ final class ManagedStream {
 		this.request = null;
 	}
 
+	/** The model as the start named it. */
+	String model() {
+		return this.record.model();
+	}
+
 	TokenSource source() {
 		return this.source;
 	}
@@ -280,7 +187,7 @@ final class ManagedStream {
 	}
 
 	synchronized boolean hasFirstToken() {
-		return this.firstTokenAt != null;
+		return this.record.hasFirstToken();
 	}
 
 	synchronized StreamView view() {
@@ -295,34 +202,30 @@ final class ManagedStream {
 
 	/** Records the queue place being requested; false when terminal or already acquiring. */
 	synchronized boolean beginAcquiring(Disposable acquisition) {
-		if (terminal() || this.acquisition != null) {
+		if (terminal() || this.holdings.acquiring()) {
 			return false;
 		}
-		this.acquisition = acquisition;
+		this.holdings.acquiring(acquisition);
 		this.askedNanos = System.nanoTime();
 		return true;
 	}
 
 	/** Forgets a queue place that was refused (the queue was full). */
 	synchronized void abandonAcquiring(Disposable acquisition) {
-		if (this.acquisition == acquisition) {
-			this.acquisition = null;
-		}
+		this.holdings.abandon(acquisition);
 	}
 
 	synchronized boolean acquiring() {
-		return this.acquisition != null;
+		return this.holdings.acquiring();
 	}
 
 	/** A better queue position; positions only improve, a stale larger one is ignored. */
 	synchronized boolean queued(int position) {
-		if (this.status != StreamStatus.QUEUED || this.permit != null
-				|| (this.queuePosition != null && position >= this.queuePosition)) {
+		if (this.status != StreamStatus.QUEUED || this.holdings.permit() != null || !this.record.queued(position)) {
 			return false;
 		}
-		this.queuePosition = position;
 		StreamEvent queued = this.log.append(EventType.QUEUED.wireName(), this.encoder.queued(position));
-		share(queued, this.shared.wantsViews() ? this.encoder.status(viewLocked(queued.id())) : null);
+		share(queued, this.replication.wantsViews() ? this.encoder.status(viewLocked(queued.id())) : null);
 		return true;
 	}
 
@@ -335,33 +238,17 @@ final class ManagedStream {
 		if (terminal()) {
 			return false;
 		}
-		this.inputTokens = promptTokens;
-		this.permit = permit;
-		this.generation = generation;
-		this.deadline = deadline;
+		this.holdings.started(permit, generation, deadline);
 		this.status = StreamStatus.IN_PROGRESS;
-		this.startedAt = now.truncatedTo(ChronoUnit.MILLIS);
+		this.record.started(now, promptTokens);
 		this.startedNanos = System.nanoTime();
-		this.queuePosition = null;
 		appendStatus(EventType.STARTED);
 		return true;
 	}
 
-	/** What became of a token. */
-	enum Appended {
-
-		/** The stream had ended: the token was dropped. */
-		DROPPED,
-		/** The stream's first token. */
-		FIRST,
-		/** A later token. */
-		NEXT
-
-	}
-
-	/** Appends a token unless the stream has ended. */
+	/** Appends a token unless the stream has ended, and wakes its listeners at the end of the loop's turn. */
 	Appended token(String text, Instant now) {
-		return output(EventType.TOKEN, this.encoder.token(text), now);
+		return woken(output(EventType.TOKEN, this.encoder.token(text), now));
 	}
 
 	/**
@@ -370,20 +257,24 @@ final class ManagedStream {
 	 * ended; like a token, it is output, so the first one sets {@code first_token_at}.
 	 */
 	Appended toolCalls(String json, Instant now) {
-		return output(EventType.TOOL_CALLS, StreamEvent.toolCallsData(json), now);
+		return woken(output(EventType.TOOL_CALLS, StreamEvent.toolCallsData(json), now));
+	}
+
+	/** Outside the monitor: listeners are woken after the append that they will read. */
+	private Appended woken(Appended appended) {
+		if (appended != Appended.DROPPED) {
+			signalSoon();
+		}
+		return appended;
 	}
 
 	private synchronized Appended output(EventType type, String data, Instant now) {
 		if (this.status != StreamStatus.IN_PROGRESS) {
 			return Appended.DROPPED;
 		}
-		boolean first = this.firstTokenAt == null;
-		if (first) {
-			this.firstTokenAt = now.truncatedTo(ChronoUnit.MILLIS);
-		}
-		this.outputTokens++;
+		boolean first = this.record.output(now);
 		StreamEvent output = this.log.append(type.wireName(), data);
-		share(output, (first && this.shared.wantsViews()) ? this.encoder.status(viewLocked(output.id())) : null);
+		share(output, (first && this.replication.wantsViews()) ? this.encoder.status(viewLocked(output.id())) : null);
 		return first ? Appended.FIRST : Appended.NEXT;
 	}
 
@@ -394,82 +285,25 @@ final class ManagedStream {
 
 	// --- ending
 
-	/** What a terminal transition took from the stream; its caller releases it, once. */
-	record Held(@Nullable Disposable generation, @Nullable Disposable acquisition, @Nullable Permit permit,
-			@Nullable Disposable deadline, @Nullable Disposable timer, long createdNanos, long startedNanos) {
-
-		/** Closes the upstream call first, then leaves the queue, then frees the slot. */
-		void release() {
-			dispose(this.generation);
-			dispose(this.acquisition);
-			if (this.permit != null) {
-				this.permit.release();
-			}
-			dispose(this.deadline);
-			dispose(this.timer);
-		}
-
-		private static void dispose(@Nullable Disposable disposable) {
-			if (disposable != null) {
-				disposable.dispose();
-			}
-		}
-
-	}
-
-	/** Which streams a guarded terminal transition may end. */
-	enum Guard {
-
-		/** Always. */
-		NONE,
-		/** Only while no listener is attached (disconnect grace). */
-		UNATTENDED,
-		/** Only if no listener ever attached (attach timeout). */
-		NEVER_ATTACHED
-
-	}
-
 	/**
 	 * The terminal transition: the first call wins and returns what the stream held; later calls,
 	 * and calls whose guard does not hold, return null and change nothing.
 	 */
-	synchronized @Nullable Held end(FinishReason reason, StreamView.@Nullable ErrorView error, @Nullable Usage usage,
-			Guard guard, Instant now) {
+	synchronized @Nullable HeldResources end(Ending ending, Guard guard, Instant now) {
 		if (terminal() || (guard == Guard.UNATTENDED && !this.listeners.isEmpty())
 				|| (guard == Guard.NEVER_ATTACHED && this.everAttached)) {
 			return null;
 		}
-		this.status = reason.status();
-		this.finishReason = reason;
-		this.endedAt = now.truncatedTo(ChronoUnit.MILLIS);
+		this.status = ending.reason().status();
+		this.record.ended(ending, now);
 		this.endedNanos = System.nanoTime();
-		if (reason.status() == StreamStatus.CANCELLED) {
-			this.cancelledAt = this.endedAt;
-		}
-		this.error = error;
-		this.queuePosition = null;
-		if (usage != null) {
-			if (usage.inputTokens() != null) {
-				this.inputTokens = usage.inputTokens();
-			}
-			// The provider's count when it reported one, else the tokens the source counted.
-			this.outputTokens = usage.outputTokens();
-		}
 		appendStatus(EventType.terminal(this.status));
-		Held held = new Held(this.generation, this.acquisition, this.permit, this.deadline, this.timer,
-				this.createdNanos, this.startedNanos);
-		this.releasing = this.permit;
-		this.generation = null;
-		this.acquisition = null;
-		this.permit = null;
-		this.deadline = null;
-		this.timer = null;
-		return held;
+		return this.holdings.handOver(this.createdNanos, this.startedNanos);
 	}
 
 	/** The resources {@link #end} handed out have been let go. */
 	synchronized void released() {
-		this.releasing = null;
+		this.holdings.released();
 	}
 
 	// --- listeners
@@ -498,9 +332,8 @@ final class ManagedStream {
 	 */
 	synchronized void attached() {
 		this.everAttached = true;
-		if (this.timer != null && !terminal()) {
-			this.timer.dispose();
-			this.timer = null;
+		if (!terminal()) {
+			this.holdings.disarm();
 		}
 	}
 
@@ -520,10 +353,7 @@ final class ManagedStream {
 		if (terminal()) {
 			return false;
 		}
-		if (this.timer != null) {
-			this.timer.dispose();
-		}
-		this.timer = timer;
+		this.holdings.arm(timer);
 		return true;
 	}
 
@@ -537,18 +367,14 @@ final class ManagedStream {
 
 	/** The stream as its owner holds it, for writing it again to a shared store. */
 	synchronized SharedStreams.Snapshot snapshot() {
-		return new SharedStreams.Snapshot(this.id, this.owner, this.createdAt,
+		return this.replication.snapshot(this.owner, this.record.createdAt(),
 				this.log.after(this.log.firstId() - 1, Integer.MAX_VALUE), this.encoder.status(viewLocked(this.log.lastId())),
-				this.outputTokens, terminal());
+				this.record.outputTokens(), terminal());
 	}
 
-	/** What the leak auditor reads of a stream, taken under its monitor. */
-	record Audit(StreamStatus status, @Nullable Permit permit, @Nullable Permit releasing, long startedNanos,
-			long endedNanos, boolean everAttached, long unattendedSince, long createdNanos, List<Listener> listeners) {
-	}
-
-	synchronized Audit audit() {
-		return new Audit(this.status, this.permit, this.releasing, this.startedNanos, this.endedNanos,
+	/** What the leak audit and the operator view read of the stream, taken under its monitor. */
+	synchronized AuditSnapshot audit() {
+		return new AuditSnapshot(this.status, this.holdings.permit(), this.holdings.releasing(), this.startedNanos, this.endedNanos,
 				this.everAttached, this.unattendedSince, this.createdNanos, List.copyOf(this.listeners));
 	}
 
@@ -577,33 +403,12 @@ final class ManagedStream {
 	}
 
 	private void share(StreamEvent event, @Nullable String view) {
-		if (this.published) {
-			this.shared.appended(this.id, event, view, this.outputTokens);
-		}
+		this.replication.appended(event, view, this.record.outputTokens());
 	}
 
 	/** The status object; {@code lastEventId} is the newest event's id, or the one about to be appended. */
 	private StreamView viewLocked(long lastEventId) {
-		return new StreamView(this.id, "stream", this.status.wireName(), this.model, this.background,
-				format(this.createdAt), format(this.startedAt), format(this.firstTokenAt), format(this.endedAt),
-				format(this.cancelledAt), (this.finishReason != null) ? this.finishReason.wireName() : null,
-				this.queuePosition, lastEventId, new StreamView.UsageView(this.inputTokens, this.outputTokens),
-				this.error, this.metadata);
-	}
-
-	private static @Nullable String format(@Nullable Instant instant) {
-		return (instant != null) ? TIMESTAMP.format(instant) : null;
-	}
-
-	/** Encodes event payloads as one line of JSON each. */
-	interface EventEncoder {
-
-		String status(StreamView view);
-
-		String token(String text);
-
-		String queued(int position);
-
+		return this.record.view(this.status, lastEventId);
 	}
 
 }

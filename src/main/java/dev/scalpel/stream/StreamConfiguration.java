@@ -29,18 +29,29 @@ import dev.scalpel.upstream.ProviderProperties;
 import dev.scalpel.upstream.UpstreamProperties;
 import dev.scalpel.upstream.UpstreamUnavailable;
 
-/** The stream manager and its single-replica registry. */
+/** The stream core on its single-replica registry, and the counting of refused starts. */
 @Configuration(proxyBeanMethods = false)
 class StreamConfiguration {
 
 	@Bean
-	StreamManager streamManager(SlotPool slots, ModelRouter router, StreamProperties streams,
-			UpstreamProperties upstream, LimitProperties limits, ProviderProperties providers, QueueProperties queue,
-			JsonMapper json, ObjectProvider<StreamObserver> observers, ObjectProvider<SharedStreams> shared) {
-		return new StreamManager(slots, router,
-				new InMemoryStreamRegistry(streams.retention(), streams.retentionBytes()), streams, upstream, limits,
-				providers.defaultModel(), queue.retryAfter(), json, Clock.systemUTC(), EventLoopTimers.scheduler(),
-				composite(observers), shared.getIfAvailable(() -> SharedStreams.NONE));
+	StreamCore streamCore(SlotPool slots, ModelRouter router, StreamProperties streams, UpstreamProperties upstream,
+			LimitProperties limits, ProviderProperties providers, QueueProperties queue, JsonMapper json,
+			ObjectProvider<StreamObserver> observers, ObjectProvider<SharedStreams> shared) {
+		return StreamCore.of(
+				new StreamCore.Settings(streams, upstream, limits, providers.defaultModel(), queue.retryAfter()), slots,
+				router, new InMemoryStreamRegistry(streams.retention(), streams.retentionBytes()),
+				shared.getIfAvailable(() -> SharedStreams.NONE), composite(observers), json, Clock.systemUTC(),
+				EventLoopTimers.scheduler());
+	}
+
+	@Bean
+	StreamManager streamManager(StreamCore core) {
+		return core.manager();
+	}
+
+	@Bean
+	StreamDirectory streamDirectory(StreamCore core) {
+		return core.directory();
 	}
 
 	/**

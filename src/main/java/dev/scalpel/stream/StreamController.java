@@ -44,12 +44,16 @@ class StreamController {
 
 	private final StreamManager manager;
 
+	private final StreamDirectory directory;
+
 	private final Duration heartbeat;
 
 	private final AttachTokens tokens;
 
-	StreamController(StreamManager manager, StreamProperties properties, AttachTokens tokens) {
+	StreamController(StreamManager manager, StreamDirectory directory, StreamProperties properties,
+			AttachTokens tokens) {
 		this.manager = manager;
+		this.directory = directory;
 		this.heartbeat = properties.heartbeatInterval();
 		this.tokens = tokens;
 	}
@@ -117,9 +121,9 @@ class StreamController {
 		if (exchange.getRequest().getMethod() == HttpMethod.HEAD) {
 			// The headers an attach would get, without attaching: Spring reads a HEAD answer's body to its
 			// end, so a listener here would start a generation nobody reads and hold it to its end.
-			return this.manager.readable(id, caller).thenReturn(eventStream().<EventStream>build());
+			return this.directory.readable(id, caller).thenReturn(eventStream().<EventStream>build());
 		}
-		return this.manager.eventsAnywhere(id, position, caller).map(attached -> {
+		return this.directory.events(id, position, caller).map(attached -> {
 			UnreadListeners.register(exchange, attached.abandon());
 			return eventStream().body(sse(attached.batches()));
 		});
@@ -128,14 +132,14 @@ class StreamController {
 	@Operation(summary = "Status of a stream")
 	@GetMapping(path = "/{id}", produces = MediaType.APPLICATION_JSON_VALUE)
 	Mono<StreamView> status(@PathVariable String id, @AuthenticationPrincipal Caller caller) {
-		return this.manager.statusAnywhere(id, caller);
+		return this.directory.status(id, caller);
 	}
 
 	@Operation(summary = "Cancel a stream",
 			description = "Idempotent. When it answers, the slot is free and the upstream call closed.")
 	@PostMapping(path = "/{id}/cancel", produces = MediaType.APPLICATION_JSON_VALUE)
 	Mono<StreamView> cancel(@PathVariable String id, @AuthenticationPrincipal Caller caller) {
-		return this.manager.cancelAnywhere(id, caller);
+		return this.directory.cancel(id, caller);
 	}
 
 	@Operation(summary = "A new attach token for a stream",
@@ -143,7 +147,7 @@ class StreamController {
 					+ "(?token= on the events endpoint).")
 	@PostMapping(path = "/{id}/attach_token", produces = MediaType.APPLICATION_JSON_VALUE)
 	Mono<AttachToken> attachToken(@PathVariable String id, @AuthenticationPrincipal Caller caller) {
-		return this.manager.readable(id, caller)
+		return this.directory.readable(id, caller)
 			.then(Mono.fromSupplier(() -> AttachToken.of(id, this.tokens.issue(id, caller.owner()))));
 	}
 
@@ -166,7 +170,7 @@ class StreamController {
 				throw InvalidRequest.invalid("limit", "must be between 1 and " + MAX_PAGE);
 			}
 		}
-		return this.manager.listAnywhere(filter, size, after, caller);
+		return this.directory.list(filter, size, after, caller);
 	}
 
 	/** The listener's events as SSE frames, a batch per write, with keep-alive comments while it is quiet. */

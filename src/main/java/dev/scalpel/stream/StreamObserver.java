@@ -5,7 +5,7 @@ import java.time.Duration;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Told by {@link StreamManager} of every lifecycle transition, in the thread that made it; metrics and
+ * Told by the stream core of every lifecycle transition, in the thread that made it; metrics and
  * lifecycle logs implement it. Implementations must be quick and must not block or throw: they sit on
  * the path of every stream, {@link #token} on the path of every token.
  */

@@ -73,10 +73,10 @@ final class Harness {
 
 	static StreamManager manager(SlotPool slots, StreamProperties streams, UpstreamProperties upstream,
 			Scheduler timers, StreamRegistry registry, Clock clock, SharedStreams shared, TokenSource... sources) {
-		StreamManager manager = new StreamManager(slots, new ModelRouter(List.of(sources)), registry, streams,
-				upstream, limits(), "simulated",
-				Duration.ofSeconds(1), JSON, clock, timers, new StreamObserver() {
-				}, shared);
+		StreamManager manager = StreamCore.of(
+				new StreamCore.Settings(streams, upstream, limits(), "simulated", Duration.ofSeconds(1)), slots,
+				new ModelRouter(List.of(sources)), registry, shared, new StreamObserver() {
+				}, JSON, clock, timers).manager();
 		manager.start();
 		return manager;
 	}

@@ -55,8 +55,8 @@ class LeakAuditTest {
 		this.upstream.nextCall(WAIT);
 		Await.atMost(WAIT).during(SLACK.multipliedBy(2)).until(() -> true);
 
-		List<StreamManager.Leak> leaks = auditor.audit();
-		assertThat(leaks).extracting(StreamManager.Leak::resource).containsExactly("slot");
+		List<LeakAudit.Leak> leaks = auditor.audit();
+		assertThat(leaks).extracting(LeakAudit.Leak::resource).containsExactly("slot");
 		assertThat(forgotten.released()).isTrue();
 		assertThat(this.slots.inUse()).as("the running stream keeps its slot").isEqualTo(1);
 		assertThat(reclaimed("slot")).isEqualTo(1);
@@ -102,8 +102,8 @@ class LeakAuditTest {
 			Await.atMost(WAIT).during(SLACK.multipliedBy(2)).until(() -> true);
 
 			assertThat(auditor.audit()).containsExactlyInAnyOrder(
-					new StreamManager.Leak("slot", id, "slot not freed after the stream ended"),
-					new StreamManager.Leak("listener", id, "listener still attached after the terminal event"));
+					new LeakAudit.Leak("slot", id, "slot not freed after the stream ended"),
+					new LeakAudit.Leak("listener", id, "listener still attached after the terminal event"));
 			assertThat(this.slots.inUse()).isZero();
 			assertThat(reclaimed("slot")).isEqualTo(1);
 		});
@@ -186,7 +186,7 @@ class LeakAuditTest {
 		Await.atMost(WAIT).during(Duration.ofMillis(120)).until(() -> true);
 		assertThat(manager.status(started.view().id()).status()).as("its deadline never fired").isEqualTo("in_progress");
 
-		assertThat(auditor.audit()).extracting(StreamManager.Leak::resource).containsExactly("stream");
+		assertThat(auditor.audit()).extracting(LeakAudit.Leak::resource).containsExactly("stream");
 		StreamView view = manager.status(started.view().id());
 		assertThat(view.finishReason()).isEqualTo("timeout");
 		assertThat(call.cancelled()).isTrue();
@@ -210,7 +210,7 @@ class LeakAuditTest {
 		assertThat(manager.status(started.view().id()).status()).as("its grace timer never fired")
 			.isEqualTo("in_progress");
 
-		assertThat(auditor.audit()).extracting(StreamManager.Leak::resource).containsExactly("stream");
+		assertThat(auditor.audit()).extracting(LeakAudit.Leak::resource).containsExactly("stream");
 		assertThat(manager.status(started.view().id()).finishReason()).isEqualTo("client_disconnected");
 		assertThat(call.cancelled()).isTrue();
 		assertThat(this.slots.inUse()).isZero();
@@ -225,7 +225,7 @@ class LeakAuditTest {
 		StreamManager.Started started = manager.start(Harness.prompt("controlled", "nobody"), false);
 		Await.atMost(WAIT).during(Duration.ofMillis(120)).until(() -> true);
 
-		assertThat(auditor.audit()).extracting(StreamManager.Leak::resource).containsExactly("stream");
+		assertThat(auditor.audit()).extracting(LeakAudit.Leak::resource).containsExactly("stream");
 		assertThat(manager.status(started.view().id()).finishReason()).isEqualTo("never_attached");
 		assertThat(this.upstream.calls()).isEmpty();
 	}
@@ -247,7 +247,7 @@ class LeakAuditTest {
 		Listener forgotten = manager.attach(id, 0);
 		Await.atMost(WAIT).during(SLACK.multipliedBy(2)).until(() -> true);
 
-		assertThat(auditor.audit()).extracting(StreamManager.Leak::resource).containsExactly("listener");
+		assertThat(auditor.audit()).extracting(LeakAudit.Leak::resource).containsExactly("listener");
 		assertThat(manager.listenerCount()).isZero();
 		assertThat(forgotten.fellBehind()).isFalse();
 		assertThat(reclaimed("listener")).isEqualTo(1);

@@ -64,6 +64,9 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 
 	private static final Log logger = LogFactory.getLog(RedisSharedStreams.class);
 
+	/** Live events of another replica's stream held for a reader that is behind, before it reads back. */
+	private static final int FOLLOW_BUFFER = 256;
+
 	private final LettuceConnectionFactory factory;
 
 	private final ClusterProperties properties;
@@ -111,7 +114,7 @@ public final class RedisSharedStreams implements SharedStreams, SmartLifecycle {
 		this.keys = new RedisKeys(properties.keyPrefix());
 		this.journal = new OwnerJournal(this.keys, scripts, this.replicaId, retention, maxEvents);
 		this.remote = new RemoteStreams(this.keys, scripts, properties, json, retention, maxEvents, this::reactive,
-				this.timers);
+				this.timers, FOLLOW_BUFFER);
 		this.leases = new Leases(this.keys, scripts, properties, this.replicaId, retention, maxEvents, this.remote,
 				this.timers);
 	}

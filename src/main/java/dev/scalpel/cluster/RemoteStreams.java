@@ -23,6 +23,7 @@ import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import reactor.core.publisher.Sinks;
 import reactor.core.scheduler.Scheduler;
+import reactor.util.concurrent.Queues;
 import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.node.ObjectNode;
 
@@ -73,14 +74,18 @@ final class RemoteStreams {
 
 	private final Scheduler timers;
 
+	/** Live events held for one follower that has not read them yet. */
+	private final int followBuffer;
+
 	private final Map<String, Followed> followers = new ConcurrentHashMap<>();
 
 	private volatile @Nullable StatefulRedisPubSubConnection<String, String> pubsub;
 
 	RemoteStreams(RedisKeys keys, RedisScripts scripts, ClusterProperties properties, JsonMapper json,
 			Duration retention, int maxEvents, Supplier<Mono<RedisReactiveCommands<String, String>>> reactive,
-			Scheduler timers) {
+			Scheduler timers, int followBuffer) {
 		this.keys = keys;
+		this.followBuffer = followBuffer;
 		this.scripts = scripts;
 		this.properties = properties;
 		this.json = json;
@@ -261,7 +266,9 @@ final class RemoteStreams {
 				sink.error(new IllegalStateException("not connected to Redis"));
 				return;
 			}
-			Sinks.Many<StreamEvent> events = Sinks.many().unicast().onBackpressureBuffer();
+			// Bounded, as a local listener's lag is: what a slow reader misses here it reads back from
+			// the Redis Stream before the next event it gets (replayThenFollow), nothing is lost.
+			Sinks.Many<StreamEvent> events = Sinks.many().unicast().onBackpressureBuffer(Queues.<StreamEvent>get(this.followBuffer).get());
 			Followed followed;
 			synchronized (this.followers) {
 				followed = this.followers.computeIfAbsent(channel, key -> new Followed(new CopyOnWriteArraySet<>(),

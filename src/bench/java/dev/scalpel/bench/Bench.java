@@ -58,7 +58,7 @@ import dev.scalpel.support.TestRedis;
  * and {@code peers.ramp.interval=50} (ms), {@code peers.ramp.tokens=100}, {@code peers.ramp.warmup=10}
  * (seconds at a tenth of the rate), {@code peers.ramp.pretouch=false}, {@code peers.heap=1g},
  * {@code peers.nginx.warmup=5}, {@code peers.client.loops=1} (the client's event loops),
- * {@code peers.systems=direct,nginx,gateway,scalpel}; {@code profile=true} profiles Scalpel with
+ * {@code peers.systems=direct,nginx,gateway,scalpel,redis} (redis: Scalpel in redis mode, throughput and ttft); {@code profile=true} profiles Scalpel with
  * async-profiler while its throughput is measured ({@code target/bench/peers-profile-*.collapsed}).
  *
  * <p>Arguments ({@code -Dbench.args="..."}): scenario names (default: all) and sizes:

@@ -19,6 +19,7 @@ import reactor.core.publisher.Mono;
 
 import dev.scalpel.bench.LeanLoad.Result;
 import dev.scalpel.bench.LoadGenerator.Api;
+import dev.scalpel.support.TestRedis;
 
 /**
  * {@code peers}: what a managed stream costs against a plain proxy, measured in one run with one
@@ -114,7 +115,6 @@ final class Peers {
 	private record Door(String column, String url, Api api) {
 	}
 
-	/** A system under test, started: its doors, and the processes whose CPU time and memory are its cost. */
 	/**
 	 * A started system: its doors, its processes (none for the upstream read directly), its JVM's
 	 * process for the JIT's share and the profiler (-1 when it is none), how to pin it to Scalpel's
@@ -141,8 +141,13 @@ final class Peers {
 
 	}
 
-	/** A system: its name, its doors' columns, and how it starts. */
-	private record Peer(String name, List<String> columns, Starter starter) {
+	/** A system: its name, its doors' columns, how it starts, and whether the ramp measures it. */
+	private record Peer(String name, List<String> columns, Starter starter, boolean ramps) {
+
+		Peer(String name, List<String> columns, Starter starter) {
+			this(name, columns, starter, true);
+		}
+
 	}
 
 	Peers(Bench bench, Path out, Path jar, String scenario, Set<String> parts) {
@@ -169,7 +174,7 @@ final class Peers {
 						}
 					}
 				}
-				if (this.parts.contains("ramp")) {
+				if (this.parts.contains("ramp") && system.ramps()) {
 					for (int door = 0; door < system.columns().size(); door++) {
 						ramp(system, door);
 					}
@@ -181,11 +186,13 @@ final class Peers {
 
 	/**
 	 * The systems this run measures: {@code peers.systems} (default all: direct, nginx, gateway,
-	 * scalpel), nginx only where it is installed, and the before.jar build when given.
+	 * scalpel, redis), nginx only where it is installed, and the before.jar build when given. Redis
+	 * mode (one replica on a real Redis, the server on the rig's core) is measured by the throughput
+	 * and ttft parts, against memory mode; the ramp measures memory mode.
 	 */
 	private List<Peer> systems() {
 		Set<String> wanted = new LinkedHashSet<>(
-				Arrays.asList(System.getProperty("bench.peers.systems", "direct,nginx,gateway,scalpel").split(",")));
+				Arrays.asList(System.getProperty("bench.peers.systems", "direct,nginx,gateway,scalpel,redis").split(",")));
 		List<Peer> systems = new ArrayList<>();
 		if (wanted.contains("direct")) {
 			systems.add(new Peer("direct", List.of("direct"), (purpose, preTouch) -> direct()));
@@ -214,10 +221,18 @@ final class Peers {
 			}
 			systems.add(new Peer("Scalpel", List.of("Scalpel native", "Scalpel OpenAI"),
 					(purpose, preTouch) -> scalpel(scalpelJvm, this.jar, "scalpel", "Scalpel", purpose, preTouch)));
+			if (wanted.contains("redis")) {
+				systems.add(new Peer("Scalpel, redis mode", List.of("redis native", "redis OpenAI"),
+						(purpose, preTouch) -> scalpelOnRedis(scalpelJvm, this.jar, "redis", purpose, preTouch), false));
+			}
 			String before = System.getProperty("bench.before.jar");
 			if (before != null) {
 				systems.add(new Peer("Scalpel (before.jar)", List.of("before native", "before OpenAI"),
 						(purpose, preTouch) -> scalpel(jvm, Path.of(before), "before", "before", purpose, preTouch)));
+				if (wanted.contains("redis")) {
+					systems.add(new Peer("Scalpel (before.jar), redis mode", List.of("before-redis native", "before-redis OpenAI"),
+							(purpose, preTouch) -> scalpelOnRedis(jvm, Path.of(before), "before-redis", purpose, preTouch), false));
+				}
 			}
 		}
 		return systems;
@@ -245,14 +260,32 @@ final class Peers {
 
 	private Started scalpel(ScalpelProcess.Jvm jvm, Path jar, String name, String column, String purpose,
 			boolean preTouch) {
+		return scalpel(jvm, jar, name, column, purpose, preTouch, List.of(), () -> {
+		});
+	}
+
+	private Started scalpel(ScalpelProcess.Jvm jvm, Path jar, String name, String column, String purpose,
+			boolean preTouch, List<String> more, Runnable after) {
 		// Slots and queue for every stream of every part: none waits for a slot.
-		List<String> settings = List.of("scalpel.slots.max=" + (Math.max(this.rampStreams, this.connections) + 200),
-				"scalpel.queue.max=1000");
+		List<String> settings = new ArrayList<>(List.of(
+				"scalpel.slots.max=" + (Math.max(this.rampStreams, this.connections) + 200), "scalpel.queue.max=1000"));
+		settings.addAll(more);
 		ScalpelProcess scalpel = ScalpelProcess.start(jvm, jar, log(name, purpose), this.heap, preTouch,
 				this.upstream.baseUrl(), settings);
 		List<Door> doors = List.of(new Door(column + " native", scalpel.baseUrl(), Api.NATIVE),
 				new Door(column + " OpenAI", scalpel.baseUrl() + "/v1", Api.OPENAI));
-		return new Started(doors, List.of(scalpel.pid()), scalpel.pid(), scalpel::pin, scalpel::close);
+		return new Started(doors, List.of(scalpel.pid()), scalpel.pid(), scalpel::pin, () -> {
+			scalpel.close();
+			after.run();
+		});
+	}
+
+	/** Scalpel in redis mode, one replica, on a Redis server of its own (its CPU is not Scalpel's). */
+	private Started scalpelOnRedis(ScalpelProcess.Jvm jvm, Path jar, String column, String purpose, boolean preTouch) {
+		TestRedis redis = TestRedis.start();
+		this.bench.details.put(this.scenario + "_redis_server", redis.source());
+		return scalpel(jvm, jar, "scalpel-" + column, column, purpose, preTouch,
+				List.of("scalpel.cluster.mode=redis", "spring.data.redis.url=" + redis.url()), redis::close);
 	}
 
 	private Path log(String name, String purpose) {
@@ -339,7 +372,8 @@ final class Peers {
 		long start = System.nanoTime();
 		Path collapsed = this.out.resolve("peers-profile-" + door.column().toLowerCase(Locale.ROOT).replace(' ', '-')
 				+ ".collapsed");
-		boolean profiled = this.profiler != null && door.column().startsWith("Scalpel");
+		boolean profiled = this.profiler != null
+				&& (door.column().startsWith("Scalpel") || door.column().startsWith("redis "));
 		if (profiled) {
 			this.profiler.start(started.jvm(), collapsed);
 		}
@@ -581,6 +615,12 @@ final class Peers {
 			add(column + ": CPU per reply vs SCG / vs nginx", cpu
 					/ value("SCG", "throughput: CPU per " + this.tokens + "-token reply (ms)"), "ratio", null, null,
 					cpu / value("nginx", "throughput: CPU per " + this.tokens + "-token reply (ms)"));
+		}
+		if (this.parts.contains("throughput") && column.contains("redis")) {
+			String memory = column.startsWith("redis") ? column.replace("redis", "Scalpel") : column.replace("-redis", "");
+			double ratio = value(column, events) / value(memory, events);
+			add(column + ": token events/s, redis mode vs memory mode", ratio, "ratio", door ? ">= 0.7" : null,
+					ratio >= 0.7);
 		}
 		if (this.parts.contains("ttft")) {
 			String added = "ttft: added over direct p99 (ms)";

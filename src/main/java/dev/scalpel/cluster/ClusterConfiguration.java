@@ -18,8 +18,14 @@ class ClusterConfiguration {
 	@Bean
 	@ConditionalOnProperty(name = "scalpel.cluster.mode", havingValue = "redis")
 	RedisSharedStreams redisSharedStreams(LettuceConnectionFactory redis, ClusterProperties cluster,
-			StreamProperties streams, JsonMapper json) {
-		return new RedisSharedStreams(redis, cluster, json, streams.retention(), streams.maxEvents());
+			StreamProperties streams, JsonMapper json, RedisScripts scripts) {
+		return new RedisSharedStreams(redis, cluster, json, scripts, streams.retention(), streams.maxEvents());
+	}
+
+	@Bean
+	@ConditionalOnProperty(name = "scalpel.cluster.mode", havingValue = "redis")
+	RedisScripts redisScripts() {
+		return RedisScripts.load();
 	}
 
 	@Bean

@@ -39,6 +39,18 @@ class ConfigurationReferenceTest {
 	/** A qualified Java name in a type: its package and outer classes are left out. */
 	private static final Pattern QUALIFIED = Pattern.compile("(?:[a-z_][\\w]*\\.)+([A-Z][\\w$]*)");
 
+	/** A default written once: in the property records, not again in application.yaml. */
+	@Test
+	void applicationYamlSetsNoScalpelProperty() throws IOException {
+		List<org.springframework.core.env.PropertySource<?>> sources = new org.springframework.boot.env.YamlPropertySourceLoader()
+			.load("application.yaml", new org.springframework.core.io.ClassPathResource("application.yaml"));
+		assertThat(sources).isNotEmpty();
+		for (org.springframework.core.env.PropertySource<?> source : sources) {
+			assertThat(((org.springframework.core.env.EnumerablePropertySource<?>) source).getPropertyNames())
+				.noneMatch(name -> name.startsWith("scalpel."));
+		}
+	}
+
 	@Test
 	void theConfigurationReferenceIsWhatTheMetadataRenders() throws IOException {
 		assertThat(METADATA).as("the configuration processor's output; it is written by ./mvnw compile").exists();

@@ -8,6 +8,7 @@ import org.springframework.beans.factory.annotation.Value;
 
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.support.Await;
+import dev.scalpel.support.StreamsClient;
 import dev.scalpel.upstream.ControlledTokenSource;
 import dev.scalpel.upstream.SimulatedTokenSource;
 

@@ -8,7 +8,9 @@ import tools.jackson.databind.JsonNode;
 import org.springframework.http.MediaType;
 import org.springframework.http.codec.ServerSentEvent;
 
+import dev.scalpel.support.EventRecorder;
 import dev.scalpel.support.ScalpelTest;
+import dev.scalpel.support.StreamsClient;
 import dev.scalpel.upstream.ControlledTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;

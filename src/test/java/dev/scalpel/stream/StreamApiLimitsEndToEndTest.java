@@ -16,7 +16,9 @@ import org.springframework.http.MediaType;
 import org.springframework.http.codec.ServerSentEvent;
 
 import dev.scalpel.support.Await;
+import dev.scalpel.support.EventRecorder;
 import dev.scalpel.support.ScalpelTest;
+import dev.scalpel.support.StreamsClient;
 import dev.scalpel.upstream.ControlledTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;

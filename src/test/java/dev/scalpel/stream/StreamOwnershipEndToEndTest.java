@@ -25,7 +25,9 @@ import org.springframework.web.reactive.function.client.WebClient;
 
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.support.Await;
+import dev.scalpel.support.EventRecorder;
 import dev.scalpel.support.ScalpelTest;
+import dev.scalpel.support.StreamsClient;
 import dev.scalpel.upstream.ControlledTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;

@@ -23,8 +23,8 @@ import dev.scalpel.support.Http;
 import dev.scalpel.support.Http.Response;
 import dev.scalpel.support.ScalpelTest;
 import dev.scalpel.support.SseListener;
-import dev.scalpel.upstream.ControlledTokenSource;
-import dev.scalpel.upstream.ControlledTokenSource.Call;
+import dev.scalpel.support.FakeControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource.Call;
 
 import static dev.scalpel.support.Http.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -57,7 +57,7 @@ class ManagementPortTest {
 	int managementPort;
 
 	@Autowired
-	ControlledTokenSource upstream;
+	FakeControlledTokenSource upstream;
 
 	WebClient api;
 

@@ -28,8 +28,8 @@ import dev.scalpel.support.Http.Response;
 import dev.scalpel.stream.FinishReason;
 import dev.scalpel.support.ScalpelTest;
 import dev.scalpel.support.SseListener;
-import dev.scalpel.upstream.ControlledTokenSource;
-import dev.scalpel.upstream.ControlledTokenSource.Call;
+import dev.scalpel.support.FakeControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource.Call;
 
 import static dev.scalpel.support.Http.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -80,7 +80,7 @@ class PrometheusEndToEndTest {
 	int managementPort;
 
 	@Autowired
-	ControlledTokenSource upstream;
+	FakeControlledTokenSource upstream;
 
 	WebClient api;
 

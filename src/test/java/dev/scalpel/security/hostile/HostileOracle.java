@@ -19,7 +19,7 @@ import dev.scalpel.security.hostile.HostileRequest.Credentials;
 import dev.scalpel.security.hostile.HostileRequest.Endpoint;
 import dev.scalpel.security.hostile.HostileRequest.Victim;
 import dev.scalpel.stream.StreamView;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource;
 
 import static dev.scalpel.security.hostile.HostileService.ALICE;
 import static dev.scalpel.security.hostile.HostileService.BOB;
@@ -245,7 +245,7 @@ public final class HostileOracle {
 		assertEventSequence(service, Victim.BOBS, List.of("gamma"));
 		assertEventSequence(service, Victim.WAITING, List.of());
 		long deadline = System.nanoTime() + TIMEOUT.toNanos();
-		for (ControlledTokenSource.Call call : service.calls().values()) {
+		for (FakeControlledTokenSource.Call call : service.calls().values()) {
 			while (!call.closed() && System.nanoTime() < deadline) {
 				Thread.sleep(5);
 			}

@@ -28,7 +28,7 @@ import dev.scalpel.security.hostile.HostileRequest.Victim;
 import dev.scalpel.stream.StreamManager;
 import dev.scalpel.stream.StreamView;
 import dev.scalpel.support.ControlledUpstream;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
@@ -37,7 +37,7 @@ import static org.assertj.core.api.Assertions.fail;
 public record HostileService(ConfigurableApplicationContext context, StreamManager manager, int port, int management,
 			HttpClient http, Map<Victim, String> ids, Map<Victim, String> snapshots, Map<Victim, StreamView> views,
 			String completedEvents,
-			Map<Victim, ControlledTokenSource.Call> calls, Map<String, String> tokens) {
+			Map<Victim, FakeControlledTokenSource.Call> calls, Map<String, String> tokens) {
 
 	static final String ALICE = "alice";
 
@@ -128,7 +128,7 @@ public record HostileService(ConfigurableApplicationContext context, StreamManag
 				.version(HttpClient.Version.HTTP_1_1)
 				.connectTimeout(TIMEOUT)
 				.build();
-			ControlledTokenSource upstream = context.getBean(ControlledTokenSource.class);
+			FakeControlledTokenSource upstream = context.getBean(FakeControlledTokenSource.class);
 			StreamManager manager = context.getBean(StreamManager.class);
 			HostileService starting = new HostileService(context, manager, port, management, http, new EnumMap<>(Victim.class),
 					new EnumMap<>(Victim.class), new EnumMap<>(Victim.class), "", new EnumMap<>(Victim.class),

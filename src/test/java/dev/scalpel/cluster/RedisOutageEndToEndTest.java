@@ -7,7 +7,7 @@ import org.springframework.web.reactive.function.client.WebClient;
 
 import dev.scalpel.support.Await;
 import dev.scalpel.support.TestRedis;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -29,7 +29,7 @@ class RedisOutageEndToEndTest {
 			RedisReplicasEndToEndTest.Replica b = RedisReplicasEndToEndTest.Replica.start("b", redis);
 			try {
 				RedisReplicasEndToEndTest.Listening onA = a.startListening();
-				ControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
+				FakeControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
 				call.token("before");
 				String id = onA.awaitId();
 				RedisReplicasEndToEndTest.Listening onB = b.attach(id, 0);

@@ -29,7 +29,7 @@ import dev.scalpel.slot.SlotPool;
 import dev.scalpel.support.Await;
 import dev.scalpel.support.ControlledUpstream;
 import dev.scalpel.support.TestRedis;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -79,7 +79,7 @@ class RedisOwnershipEndToEndTest {
 	@Test
 	void aStreamStartedOnAIsItsOwnersOnBAndNotFoundForAnotherKey() {
 		String id = a.start("sk-alice").path("id").asString();
-		ControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
+		FakeControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
 		String bobs = a.start("sk-bob").path("id").asString();
 		a.upstream().nextCall(WAIT);
 
@@ -108,7 +108,7 @@ class RedisOwnershipEndToEndTest {
 	@Test
 	void anAdministratorOnBListsSeesAndCancelsAStreamOfAButReadsNoEvents() {
 		String id = a.start("sk-alice").path("id").asString();
-		ControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
+		FakeControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
 		Await.atMost(WAIT).until(() -> a.slots().inUse() == 1);
 
 		assertThat(b.ids("sk-ops", "limit=100")).contains(id);
@@ -127,7 +127,7 @@ class RedisOwnershipEndToEndTest {
 		JsonNode started = a.start("sk-alice");
 		String id = started.path("id").asString();
 		String token = started.path("attach_token").asString();
-		ControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
+		FakeControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
 		call.token("before");
 
 		List<ServerSentEvent<String>> events = new CopyOnWriteArrayList<>();
@@ -179,8 +179,8 @@ class RedisOwnershipEndToEndTest {
 			return new Instance(context, WebClient.create("http://localhost:" + port));
 		}
 
-		ControlledTokenSource upstream() {
-			return this.context.getBean(ControlledTokenSource.class);
+		FakeControlledTokenSource upstream() {
+			return this.context.getBean(FakeControlledTokenSource.class);
 		}
 
 		SlotPool slots() {

@@ -28,7 +28,7 @@ import dev.scalpel.slot.SlotPool;
 import dev.scalpel.support.Await;
 import dev.scalpel.support.ControlledUpstream;
 import dev.scalpel.support.TestRedis;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -78,7 +78,7 @@ class RedisReplicasEndToEndTest {
 	@Test
 	void aStreamStartedOnAIsFollowedOnBWithTheSameEventsReplayedThenLive() {
 		Listening onA = a.startListening();
-		ControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
+		FakeControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
 		call.token("one").token("two");
 		String id = onA.awaitId();
 		Await.atMost(WAIT).until(() -> onA.count("token") == 2);
@@ -106,7 +106,7 @@ class RedisReplicasEndToEndTest {
 		Followed followed = startOnAFollowOnB("one");
 		Listening onA = followed.onA();
 		Listening onB = followed.onB();
-		ControlledTokenSource.Call call = followed.call();
+		FakeControlledTokenSource.Call call = followed.call();
 		String id = followed.id();
 		assertThat(a.slots().inUse()).isEqualTo(1);
 
@@ -139,7 +139,7 @@ class RedisReplicasEndToEndTest {
 			Followed followed = startOnAFollowOnB("t");
 			Listening onA = followed.onA();
 			Listening onB = followed.onB();
-			ControlledTokenSource.Call call = followed.call();
+			FakeControlledTokenSource.Call call = followed.call();
 			String id = followed.id();
 			// The two at once: the cancel (an HTTP call to B, a message to A) after up to 3 ms, the completion
 			// on A after up to 20 ms, so that either may win.
@@ -205,12 +205,12 @@ class RedisReplicasEndToEndTest {
 	}
 
 	/** A stream started on A (listened to there) with one token sent, and followed on B. */
-	private record Followed(String id, ControlledTokenSource.Call call, Listening onA, Listening onB) {
+	private record Followed(String id, FakeControlledTokenSource.Call call, Listening onA, Listening onB) {
 	}
 
 	private static Followed startOnAFollowOnB(String token) {
 		Listening onA = a.startListening();
-		ControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
+		FakeControlledTokenSource.Call call = a.upstream().nextCall(WAIT);
 		call.token(token);
 		String id = onA.awaitId();
 		Listening onB = b.attach(id, 0);
@@ -245,8 +245,8 @@ class RedisReplicasEndToEndTest {
 			return new Replica(context, WebClient.create("http://localhost:" + port));
 		}
 
-		ControlledTokenSource upstream() {
-			return this.context.getBean(ControlledTokenSource.class);
+		FakeControlledTokenSource upstream() {
+			return this.context.getBean(FakeControlledTokenSource.class);
 		}
 
 		SlotPool slots() {

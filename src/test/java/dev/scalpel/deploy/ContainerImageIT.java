@@ -22,6 +22,7 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 import dev.scalpel.support.Jdks;
+import dev.scalpel.support.ThreadNiceness;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

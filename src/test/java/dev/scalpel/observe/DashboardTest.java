@@ -30,8 +30,8 @@ import org.springframework.web.reactive.function.client.WebClient;
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.support.Await;
 import dev.scalpel.support.ScalpelTest;
-import dev.scalpel.upstream.ControlledTokenSource;
-import dev.scalpel.upstream.ControlledTokenSource.Call;
+import dev.scalpel.support.FakeControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource.Call;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -62,7 +62,7 @@ class DashboardTest {
 	};
 
 	@Autowired
-	ControlledTokenSource upstream;
+	FakeControlledTokenSource upstream;
 
 	@Autowired
 	SlotPool slots;

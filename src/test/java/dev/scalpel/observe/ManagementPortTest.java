@@ -19,12 +19,14 @@ import org.springframework.http.HttpMethod;
 import org.springframework.http.MediaType;
 import org.springframework.web.reactive.function.client.WebClient;
 
-import dev.scalpel.observe.Http.Response;
+import dev.scalpel.support.Http;
+import dev.scalpel.support.Http.Response;
 import dev.scalpel.support.ScalpelTest;
-import dev.scalpel.upstream.ControlledTokenSource;
-import dev.scalpel.upstream.ControlledTokenSource.Call;
+import dev.scalpel.support.SseListener;
+import dev.scalpel.support.FakeControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource.Call;
 
-import static dev.scalpel.observe.Http.WAIT;
+import static dev.scalpel.support.Http.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -55,7 +57,7 @@ class ManagementPortTest {
 	int managementPort;
 
 	@Autowired
-	ControlledTokenSource upstream;
+	FakeControlledTokenSource upstream;
 
 	WebClient api;
 

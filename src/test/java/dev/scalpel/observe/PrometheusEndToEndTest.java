@@ -23,13 +23,15 @@ import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.http.MediaType;
 import org.springframework.web.reactive.function.client.WebClient;
 
-import dev.scalpel.observe.Http.Response;
+import dev.scalpel.support.Http;
+import dev.scalpel.support.Http.Response;
 import dev.scalpel.stream.FinishReason;
 import dev.scalpel.support.ScalpelTest;
-import dev.scalpel.upstream.ControlledTokenSource;
-import dev.scalpel.upstream.ControlledTokenSource.Call;
+import dev.scalpel.support.SseListener;
+import dev.scalpel.support.FakeControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource.Call;
 
-import static dev.scalpel.observe.Http.WAIT;
+import static dev.scalpel.support.Http.WAIT;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -78,7 +80,7 @@ class PrometheusEndToEndTest {
 	int managementPort;
 
 	@Autowired
-	ControlledTokenSource upstream;
+	FakeControlledTokenSource upstream;
 
 	WebClient api;
 

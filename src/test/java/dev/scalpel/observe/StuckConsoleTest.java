@@ -43,7 +43,7 @@ class StuckConsoleTest {
 
 			PrintStream out = System.out;
 			CountDownLatch release = new CountDownLatch(1);
-			System.setOut(new PrintStream(new StuckOutput(release), true));
+			System.setOut(new PrintStream(new FakeStuckOutput(release), true));
 			try {
 				// One lifecycle line a stream at INFO: fifty streams are more than the queue holds.
 				for (int i = 0; i < 50; i++) {
@@ -74,11 +74,11 @@ class StuckConsoleTest {
 	}
 
 	/** An output that takes no byte until released (bounded, so that a failing test ends). */
-	private static final class StuckOutput extends OutputStream {
+	private static final class FakeStuckOutput extends OutputStream {
 
 		private final CountDownLatch release;
 
-		StuckOutput(CountDownLatch release) {
+		FakeStuckOutput(CountDownLatch release) {
 			this.release = release;
 		}
 

@@ -30,8 +30,9 @@ import org.springframework.test.context.DynamicPropertySource;
 
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.support.Await;
+import dev.scalpel.support.OpenAiClients;
 import dev.scalpel.support.ScalpelTest;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource;
 import dev.scalpel.upstream.fake.Endpoints;
 import dev.scalpel.upstream.fake.Script;
 import dev.scalpel.upstream.fake.TestUpstream;
@@ -59,7 +60,7 @@ class ChatCompletionsRefusalsEndToEndTest {
 	SlotPool slots;
 
 	@Autowired
-	ControlledTokenSource controlled;
+	FakeControlledTokenSource controlled;
 
 	@Autowired
 	CircuitBreakerRegistry breakers;
@@ -89,7 +90,7 @@ class ChatCompletionsRefusalsEndToEndTest {
 	void allSlotsBusyAndTheQueueFullIsARateLimitWithRetryAfter() {
 		try (StreamResponse<ChatCompletionChunk> holder = this.openai.chat()
 			.completions()
-			.createStreaming(params(ControlledTokenSource.MODEL))) {
+			.createStreaming(params(FakeControlledTokenSource.MODEL))) {
 			Await.atMost(Duration.ofSeconds(5)).until(() -> this.slots.inUse() == 1);
 
 			assertThatExceptionOfType(RateLimitException.class)
@@ -123,7 +124,7 @@ class ChatCompletionsRefusalsEndToEndTest {
 	@Test
 	void aCompletionNotStreamedThatIsCancelledFromElsewhereIsAConflictNotToBeRetried() throws Exception {
 		Thread canceller = new Thread(() -> {
-			ControlledTokenSource.Call call = this.controlled.nextCall(Duration.ofSeconds(5));
+			FakeControlledTokenSource.Call call = this.controlled.nextCall(Duration.ofSeconds(5));
 			call.token("partial");
 			String id = Await.atMost(Duration.ofSeconds(5)).until(this::liveStreamId, Objects::nonNull);
 			post("/v1/streams/" + id + "/cancel");
@@ -131,7 +132,7 @@ class ChatCompletionsRefusalsEndToEndTest {
 		canceller.start();
 
 		assertThatExceptionOfType(UnexpectedStatusCodeException.class)
-			.isThrownBy(() -> this.openai.chat().completions().create(params(ControlledTokenSource.MODEL)))
+			.isThrownBy(() -> this.openai.chat().completions().create(params(FakeControlledTokenSource.MODEL)))
 			.satisfies(failure -> {
 				assertThat(failure.statusCode()).isEqualTo(409);
 				assertThat(failure.headers().values("x-should-retry")).containsExactly("false");

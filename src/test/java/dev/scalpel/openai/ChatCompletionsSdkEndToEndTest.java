@@ -42,6 +42,7 @@ import org.springframework.test.context.DynamicPropertySource;
 
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.support.Await;
+import dev.scalpel.support.OpenAiClients;
 import dev.scalpel.support.ScalpelTest;
 import dev.scalpel.upstream.fake.Endpoints;
 import dev.scalpel.upstream.fake.Script;

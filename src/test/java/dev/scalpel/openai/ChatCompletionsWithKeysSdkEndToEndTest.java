@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 
 import org.springframework.beans.factory.annotation.Value;
 
+import dev.scalpel.support.OpenAiClients;
 import dev.scalpel.support.ScalpelTest;
 
 import static org.assertj.core.api.Assertions.assertThat;

@@ -8,7 +8,8 @@ import org.springframework.beans.factory.annotation.Value;
 
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.support.Await;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.StreamsClient;
+import dev.scalpel.support.FakeControlledTokenSource;
 import dev.scalpel.upstream.SimulatedTokenSource;
 
 /**
@@ -25,7 +26,7 @@ abstract class ApiEndToEndTest {
 	SlotPool slots;
 
 	@Autowired
-	ControlledTokenSource controlled;
+	FakeControlledTokenSource controlled;
 
 	@Autowired
 	SimulatedTokenSource simulated;

@@ -20,7 +20,7 @@ class AttachTokensTest {
 
 	private static final String STREAM = "str_0123456789abcdef0123456789abcdef";
 
-	private final MutableClock clock = new MutableClock(Instant.parse("2026-11-27T10:00:00Z"));
+	private final FakeMutableClock clock = new FakeMutableClock(Instant.parse("2026-11-27T10:00:00Z"));
 
 	private final AttachTokens tokens = new AttachTokens(SECRET, Duration.ofMinutes(5), this.clock);
 
@@ -101,11 +101,11 @@ class AttachTokensTest {
 			.isThrownBy(() -> new AttachTokens(new byte[31], Duration.ofMinutes(5), Clock.systemUTC()));
 	}
 
-	private static final class MutableClock extends Clock {
+	private static final class FakeMutableClock extends Clock {
 
 		volatile Instant now;
 
-		MutableClock(Instant now) {
+		FakeMutableClock(Instant now) {
 			this.now = now;
 		}
 

@@ -20,7 +20,7 @@ import org.springframework.web.reactive.function.client.WebClient;
 import dev.scalpel.ScalpelApplication;
 import dev.scalpel.support.Await;
 import dev.scalpel.support.ControlledUpstream;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -44,14 +44,14 @@ class GracefulShutdownTest {
 			.run("--server.port=0", "--management.server.port=0", "--scalpel.streams.drain-timeout=1s");
 		int port = ((WebServerApplicationContext) context).getWebServer().getPort();
 		WebClient http = WebClient.create("http://localhost:" + port);
-		ControlledTokenSource upstream = context.getBean(ControlledTokenSource.class);
+		FakeControlledTokenSource upstream = context.getBean(FakeControlledTokenSource.class);
 		StreamManager manager = context.getBean(StreamManager.class);
 
 		List<ServerSentEvent<String>> lingering = listen(http);
-		ControlledTokenSource.Call lingeringCall = upstream.nextCall(WAIT);
+		FakeControlledTokenSource.Call lingeringCall = upstream.nextCall(WAIT);
 		lingeringCall.token("a");
 		List<ServerSentEvent<String>> finishing = listen(http);
-		ControlledTokenSource.Call finishingCall = upstream.nextCall(WAIT);
+		FakeControlledTokenSource.Call finishingCall = upstream.nextCall(WAIT);
 
 		int management = Integer.parseInt(context.getEnvironment().getProperty("local.management.port"));
 		assertThat(readiness(management)).isEqualTo(200);

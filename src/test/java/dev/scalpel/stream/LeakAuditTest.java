@@ -16,9 +16,10 @@ import dev.scalpel.slot.Permit;
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.stream.Harness.Recorder;
 import dev.scalpel.support.Await;
+import dev.scalpel.support.FakeStuckTimers;
 import dev.scalpel.upstream.Chunk;
-import dev.scalpel.upstream.ControlledTokenSource;
-import dev.scalpel.upstream.ControlledTokenSource.Call;
+import dev.scalpel.support.FakeControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource.Call;
 import dev.scalpel.upstream.GenerationRequest;
 import dev.scalpel.upstream.TokenSource;
 import dev.scalpel.upstream.UpstreamProperties;
@@ -39,7 +40,7 @@ class LeakAuditTest {
 
 	private static final Duration WAIT = Duration.ofSeconds(5);
 
-	private final ControlledTokenSource upstream = new ControlledTokenSource();
+	private final FakeControlledTokenSource upstream = new FakeControlledTokenSource();
 
 	private final SlotPool slots = new SlotPool(4, 4, Duration.ofSeconds(30));
 
@@ -72,7 +73,7 @@ class LeakAuditTest {
 	 */
 	@Test
 	void aSlotBeingFreedByTheEndOfItsStreamIsNotALeak() throws Exception {
-		SlowToClose upstream = new SlowToClose();
+		FakeSlowToCloseTokenSource upstream = new FakeSlowToCloseTokenSource();
 		StreamManager manager = Harness.manager(this.slots, Harness.streams(), Harness.upstream(), upstream);
 		LeakAuditor auditor = new LeakAuditor(manager, this.registry, ENDING_SLACK, Schedulers.parallel());
 		String id = running(manager, ENDING_SLACK);
@@ -94,7 +95,7 @@ class LeakAuditTest {
 	 */
 	@Test
 	void aSlotNotFreedWithinTheSlackAfterItsStreamEndedIsReclaimed() throws Exception {
-		SlowToClose upstream = new SlowToClose();
+		FakeSlowToCloseTokenSource upstream = new FakeSlowToCloseTokenSource();
 		StreamManager manager = Harness.manager(this.slots, Harness.streams(), Harness.upstream(), upstream);
 		LeakAuditor auditor = auditor(manager);
 		String id = running(manager, SLACK);
@@ -114,7 +115,7 @@ class LeakAuditTest {
 
 	/** Starts a stream on the slow-to-close source and waits until it has held its slot past the slack. */
 	private String running(StreamManager manager, Duration slack) {
-		StreamManager.Started started = manager.start(Harness.prompt(SlowToClose.MODEL, "hi"), true);
+		StreamManager.Started started = manager.start(Harness.prompt(FakeSlowToCloseTokenSource.MODEL, "hi"), true);
 		Recorder.reading(started.listener());
 		String id = started.view().id();
 		Await.atMost(WAIT).until(() -> "in_progress".equals(manager.status(id).status()));
@@ -126,8 +127,8 @@ class LeakAuditTest {
 	 * Cancels the stream on a thread of its own and runs {@code check} while that cancel is inside the
 	 * end, closing the upstream call; then lets the close finish and waits for the cancel to return.
 	 */
-	private static void whileItsEndCloses(StreamManager manager, String id, SlowToClose upstream, Runnable check)
-			throws InterruptedException {
+	private static void whileItsEndCloses(StreamManager manager, String id, FakeSlowToCloseTokenSource upstream,
+			Runnable check) throws InterruptedException {
 		Thread cancel = new Thread(() -> manager.cancel(id));
 		cancel.start();
 		try {
@@ -141,7 +142,7 @@ class LeakAuditTest {
 	}
 
 	/** An upstream whose calls never answer and take until {@link #close} to close when cancelled. */
-	private static final class SlowToClose implements TokenSource {
+	private static final class FakeSlowToCloseTokenSource implements TokenSource {
 
 		static final String MODEL = "slow-to-close";
 
@@ -178,7 +179,7 @@ class LeakAuditTest {
 	void aStreamInProgressPastTheMaxDurationIsEnded() {
 		StreamManager manager = Harness.manager(this.slots, Harness.streams(),
 				UpstreamProperties.withTimeouts(Duration.ofSeconds(60), Duration.ofSeconds(30), Duration.ofMillis(20)),
-				new StuckTimers(), this.upstream);
+				new FakeStuckTimers(), this.upstream);
 		LeakAuditor auditor = auditor(manager);
 		StreamManager.Started started = manager.start(Harness.prompt("controlled", "hi"), true);
 		Recorder listener = Recorder.reading(started.listener());
@@ -200,7 +201,7 @@ class LeakAuditTest {
 	void aStreamWithoutListenersPastItsGraceIsCancelled() {
 		StreamManager manager = Harness.manager(this.slots,
 				Harness.streams(Duration.ofMillis(20), Duration.ofMillis(20), 10_000), Harness.upstream(),
-				new StuckTimers(), this.upstream);
+				new FakeStuckTimers(), this.upstream);
 		LeakAuditor auditor = auditor(manager);
 		StreamManager.Started started = manager.start(Harness.prompt("controlled", "hi"), true);
 		Recorder listener = Recorder.reading(started.listener());
@@ -219,8 +220,8 @@ class LeakAuditTest {
 	@Test
 	void aStreamNobodyAttachedToPastItsAttachTimeoutIsCancelled() {
 		StreamManager manager = Harness.manager(this.slots,
-				Harness.streams(Duration.ofMillis(20), Duration.ZERO, 10_000), Harness.upstream(), new StuckTimers(),
-				this.upstream);
+				Harness.streams(Duration.ofMillis(20), Duration.ZERO, 10_000), Harness.upstream(),
+				new FakeStuckTimers(), this.upstream);
 		LeakAuditor auditor = auditor(manager);
 		StreamManager.Started started = manager.start(Harness.prompt("controlled", "nobody"), false);
 		Await.atMost(WAIT).during(Duration.ofMillis(120)).until(() -> true);

@@ -25,8 +25,8 @@ import dev.scalpel.slot.SlotPool;
 import dev.scalpel.stream.Harness.Recorder;
 import dev.scalpel.support.Await;
 import dev.scalpel.support.ScalpelTest;
-import dev.scalpel.upstream.ControlledTokenSource;
-import dev.scalpel.upstream.ControlledTokenSource.Call;
+import dev.scalpel.support.FakeControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource.Call;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -35,7 +35,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 /**
  * One regression test per lesson of the original system (ARCHITECTURE.md, lessons 1 to 9), each
  * named after its lesson, run against the whole application: the test drives the upstream by hand
- * ({@link ControlledTokenSource}) and acts as listener through the manager or over a real socket.
+ * ({@link FakeControlledTokenSource}) and acts as listener through the manager or over a real socket.
  * Lesson 10 (cancellations trip the circuit breaker) needs a real provider endpoint and its breaker:
  * it is {@code CircuitBreakerEndToEndTest.lesson10CancellationsNeverTripTheBreaker...}.
  */
@@ -54,7 +54,7 @@ class LessonRegressionTest {
 	SlotPool slots;
 
 	@Autowired
-	ControlledTokenSource upstream;
+	FakeControlledTokenSource upstream;
 
 	@LocalServerPort
 	int port;

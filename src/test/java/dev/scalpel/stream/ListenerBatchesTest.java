@@ -18,8 +18,8 @@ import reactor.core.publisher.BaseSubscriber;
 
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.support.Await;
-import dev.scalpel.upstream.ControlledTokenSource;
-import dev.scalpel.upstream.ControlledTokenSource.Call;
+import dev.scalpel.support.FakeControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource.Call;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -33,7 +33,7 @@ class ListenerBatchesTest {
 
 	private static final Duration WAIT = Duration.ofSeconds(10);
 
-	private final ControlledTokenSource upstream = new ControlledTokenSource();
+	private final FakeControlledTokenSource upstream = new FakeControlledTokenSource();
 
 	private final EventLoop loop = new DefaultEventLoop();
 

@@ -16,8 +16,10 @@ import org.springframework.boot.test.system.OutputCaptureExtension;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 
+import dev.scalpel.support.EventRecorder;
 import dev.scalpel.support.Logs;
 import dev.scalpel.support.ScalpelTest;
+import dev.scalpel.support.StreamsClient;
 import dev.scalpel.upstream.fake.Endpoints;
 import dev.scalpel.upstream.fake.ReceivedRequest;
 import dev.scalpel.upstream.fake.Script;

@@ -16,8 +16,8 @@ import org.springframework.util.unit.DataSize;
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.stream.Harness.Recorder;
 import dev.scalpel.support.Await;
-import dev.scalpel.upstream.ControlledTokenSource;
-import dev.scalpel.upstream.ControlledTokenSource.Call;
+import dev.scalpel.support.FakeControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource.Call;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -32,7 +32,7 @@ class RetentionMemoryTest {
 
 	private static final Duration WAIT = Duration.ofSeconds(5);
 
-	private final ControlledTokenSource upstream = new ControlledTokenSource();
+	private final FakeControlledTokenSource upstream = new FakeControlledTokenSource();
 
 	private final SlotPool slots = new SlotPool(4, 4, Duration.ofSeconds(30));
 

@@ -8,8 +8,10 @@ import tools.jackson.databind.JsonNode;
 import org.springframework.http.MediaType;
 import org.springframework.http.codec.ServerSentEvent;
 
+import dev.scalpel.support.EventRecorder;
 import dev.scalpel.support.ScalpelTest;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.StreamsClient;
+import dev.scalpel.support.FakeControlledTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -33,7 +35,7 @@ class StreamApiCancelEndToEndTest extends ApiEndToEndTest {
 		int slotsBefore = this.slots.inUse();
 		EventRecorder first = this.client.open(CONTROLLED);
 		String id = first.streamId();
-		ControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
+		FakeControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
 		call.token("Hel").token("lo");
 		first.awaitEventCount(4);
 		EventRecorder second = this.client.attach(id).awaitEventCount(4);

@@ -8,8 +8,10 @@ import tools.jackson.databind.JsonNode;
 
 
 import dev.scalpel.support.Await;
+import dev.scalpel.support.EventRecorder;
 import dev.scalpel.support.ScalpelTest;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.StreamsClient;
+import dev.scalpel.support.FakeControlledTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -102,7 +104,7 @@ class StreamApiDisconnectEndToEndTest extends ApiEndToEndTest {
 	void leavingAfterTheStartBeforeTheFirstTokenFreesTheSlotAndClosesTheUpstreamCallAtOnce() {
 		EventRecorder listener = this.client.open(CONTROLLED).awaitEvent("stream.started");
 		String id = listener.streamId();
-		ControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
+		FakeControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
 		assertThat(this.slots.inUse()).isEqualTo(1);
 
 		long disposedAt = listener.disconnect();
@@ -121,7 +123,7 @@ class StreamApiDisconnectEndToEndTest extends ApiEndToEndTest {
 	void leavingMidStreamWhileNoTokenFlowsFreesTheSlotAndClosesTheUpstreamCallAtOnce() {
 		EventRecorder listener = this.client.open(CONTROLLED);
 		String id = listener.streamId();
-		ControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
+		FakeControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
 		call.token("Once").token(" upon");
 		listener.awaitEventCount(4);
 
@@ -155,7 +157,7 @@ class StreamApiDisconnectEndToEndTest extends ApiEndToEndTest {
 	void streamGoesOnWhileAnyListenerRemainsAndIsCancelledWhenTheLastOneLeaves() {
 		EventRecorder opener = this.client.open(CONTROLLED);
 		String id = opener.streamId();
-		ControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
+		FakeControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
 		EventRecorder other = this.client.attach(id).awaitEventCount(2);
 
 		opener.disconnect();

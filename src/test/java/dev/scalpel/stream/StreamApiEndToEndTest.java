@@ -15,8 +15,10 @@ import org.springframework.http.MediaType;
 import org.springframework.http.codec.ServerSentEvent;
 
 import dev.scalpel.support.Await;
+import dev.scalpel.support.EventRecorder;
 import dev.scalpel.support.ScalpelTest;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.StreamsClient;
+import dev.scalpel.support.FakeControlledTokenSource;
 import dev.scalpel.upstream.ProviderProperties;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -86,7 +88,7 @@ class StreamApiEndToEndTest extends ApiEndToEndTest {
 		List<String> texts = List.of("\"quoted\"", "back\\slash", "two\nlines", "\r\n", "tab\t", "\u0001\u001f",
 				"ünïcödé", "😀 emoji", "</script>", "{\"json\":true}", " ", "\u2028\u2029");
 		EventRecorder stream = this.client.open("{\"model\":\"controlled\",\"prompt\":\"Say odd things\"}");
-		ControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
+		FakeControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
 		texts.forEach(call::token);
 		call.finish("stop");
 

@@ -16,8 +16,10 @@ import org.springframework.http.MediaType;
 import org.springframework.http.codec.ServerSentEvent;
 
 import dev.scalpel.support.Await;
+import dev.scalpel.support.EventRecorder;
 import dev.scalpel.support.ScalpelTest;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.StreamsClient;
+import dev.scalpel.support.FakeControlledTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -39,7 +41,7 @@ class StreamApiLimitsEndToEndTest extends ApiEndToEndTest {
 	void quietStreamCarriesKeepAliveCommentsWithoutIdsUntilItEnds() {
 		EventRecorder listener = this.client.open("{\"model\":\"controlled\",\"prompt\":\"Think first\"}");
 		String id = listener.streamId();
-		ControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
+		FakeControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
 		listener.awaitEvent("stream.started");
 		List<String> raw = new CopyOnWriteArrayList<>();
 		AtomicBoolean rawDone = new AtomicBoolean();
@@ -138,7 +140,7 @@ class StreamApiLimitsEndToEndTest extends ApiEndToEndTest {
 		// Reads the first two entries and then nothing, with its connection open: a slow client.
 		EventRecorder slow = this.client.open("{\"model\":\"controlled\",\"prompt\":\"Read slowly\"}", 2);
 		String id = slow.streamId();
-		ControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
+		FakeControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
 		String kilobyte = "x".repeat(1024);
 		// Far more than the socket buffers between server and client hold: the listener falls behind the
 		// retained events and the server drops it, which is no reason to end the stream.
@@ -166,7 +168,7 @@ class StreamApiLimitsEndToEndTest extends ApiEndToEndTest {
 	@Test
 	void positionOlderThanTheRetainedEventsIsGoneAndTheOldestRetainedPositionReplaysThenFollows() {
 		String id = this.client.startAccepted("{\"model\":\"controlled\",\"prompt\":\"Go long\",\"background\":true}");
-		ControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
+		FakeControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
 		int tokens = 20;
 		for (int i = 0; i < tokens; i++) {
 			call.token("t" + i);

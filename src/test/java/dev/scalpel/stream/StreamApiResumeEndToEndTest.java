@@ -7,8 +7,10 @@ import org.junit.jupiter.api.Test;
 
 import org.springframework.http.codec.ServerSentEvent;
 
+import dev.scalpel.support.EventRecorder;
 import dev.scalpel.support.ScalpelTest;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.StreamsClient;
+import dev.scalpel.support.FakeControlledTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -36,7 +38,7 @@ class StreamApiResumeEndToEndTest extends ApiEndToEndTest {
 	private void resumeFromThirdEvent(BiFunction<String, Long, EventRecorder> resume) {
 		EventRecorder first = this.client.open(CONTROLLED);
 		String id = first.streamId();
-		ControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
+		FakeControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
 		call.token("one").token(" two").token(" three");
 		first.awaitEventCount(5);
 
@@ -88,7 +90,7 @@ class StreamApiResumeEndToEndTest extends ApiEndToEndTest {
 	void severalListenersGetTheSameEventsAndALateJoinerGetsTheReplayThenLiveOnes() {
 		EventRecorder opener = this.client.open(CONTROLLED);
 		String id = opener.streamId();
-		ControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
+		FakeControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
 		opener.awaitEventCount(2);
 		EventRecorder early = this.client.attach(id).awaitEventCount(2);
 		call.token("a").token("b");

@@ -25,6 +25,7 @@ import dev.scalpel.observe.LeakAuditor;
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.stream.Harness.Recorder;
 import dev.scalpel.support.Await;
+import dev.scalpel.support.FakeChaosTokenSource;
 import dev.scalpel.upstream.UpstreamProperties;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -52,7 +53,7 @@ class StreamLifecycleRaceTest {
 	void invariantsHoldAfterRandomisedLifecycles(long seed) throws Exception {
 		SplittableRandom random = new SplittableRandom(seed);
 		SlotPool slots = new SlotPool(6, 12, Duration.ofMillis(150));
-		ChaosTokenSource upstream = new ChaosTokenSource();
+		FakeChaosTokenSource upstream = new FakeChaosTokenSource();
 		Duration grace = (seed % 2 == 0) ? Duration.ZERO : Duration.ofMillis(5);
 		// Seeds 3 and 4 give ended streams little memory (and prompts of 3,000 characters, to weigh), so
 		// that the oldest are compacted (events and prompt let go) while the others run, attach, cancel and
@@ -194,7 +195,7 @@ class StreamLifecycleRaceTest {
 			int mode = this.random.nextInt(10);
 			boolean background = mode == 9;
 			boolean listen = mode < 7 || (background && this.random.nextBoolean());
-			StartStreamRequest request = new StartStreamRequest(ChaosTokenSource.MODEL, null,
+			StartStreamRequest request = new StartStreamRequest(FakeChaosTokenSource.MODEL, null,
 					"plan " + this.index + " " + this.random.nextLong() + this.padding, null, null, background, null);
 			StreamManager.Started started;
 			try {

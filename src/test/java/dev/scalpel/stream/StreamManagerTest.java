@@ -23,8 +23,8 @@ import reactor.core.scheduler.Schedulers;
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.stream.Harness.Recorder;
 import dev.scalpel.support.Await;
-import dev.scalpel.upstream.ControlledTokenSource;
-import dev.scalpel.upstream.ControlledTokenSource.Call;
+import dev.scalpel.support.FakeControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource.Call;
 import dev.scalpel.upstream.UpstreamProperties;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -39,7 +39,7 @@ class StreamManagerTest {
 
 	private static final Duration WAIT = Duration.ofSeconds(5);
 
-	private final ControlledTokenSource upstream = new ControlledTokenSource();
+	private final FakeControlledTokenSource upstream = new FakeControlledTokenSource();
 
 	/**
 	 * Redis mode answers a start once the shared store has its creation. When that does not come in
@@ -61,7 +61,7 @@ class StreamManagerTest {
 				unconfirmed, this.upstream);
 		StreamManager.Started started = manager.start(Harness.background("controlled", "hi"), false);
 		String id = started.view().id();
-		ControlledTokenSource.Call call = this.upstream.nextCall(WAIT);
+		FakeControlledTokenSource.Call call = this.upstream.nextCall(WAIT);
 		assertThat(slots.inUse()).isEqualTo(1);
 
 		assertThatExceptionOfType(ClusterUnavailable.class).isThrownBy(() -> manager.shared(id).block(WAIT));

@@ -25,8 +25,10 @@ import org.springframework.web.reactive.function.client.WebClient;
 
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.support.Await;
+import dev.scalpel.support.EventRecorder;
 import dev.scalpel.support.ScalpelTest;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.StreamsClient;
+import dev.scalpel.support.FakeControlledTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -64,7 +66,7 @@ class StreamOwnershipEndToEndTest {
 	SlotPool slots;
 
 	@Autowired
-	ControlledTokenSource controlled;
+	FakeControlledTokenSource controlled;
 
 	@Autowired
 	MeterRegistry meters;
@@ -107,7 +109,7 @@ class StreamOwnershipEndToEndTest {
 	@Test
 	void everyApiEndpointRefusesARequestWithoutAValidKeyAndCreatesNothing() {
 		String id = this.alice.startAccepted(CONTROLLED_BACKGROUND);
-		ControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
+		FakeControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
 		double started = startedCount();
 		double rejected = rejections("unauthorized");
 		List<String[]> endpoints = List.of(new String[] { "POST", "/v1/streams" }, new String[] { "GET", "/v1/streams" },
@@ -160,7 +162,7 @@ class StreamOwnershipEndToEndTest {
 	@Test
 	void anotherKeysStreamIsNotFoundEverywhereExactlyAsAnUnknownIdAndStaysUntouched() {
 		String id = this.alice.startAccepted(CONTROLLED_BACKGROUND);
-		ControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
+		FakeControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
 		String unknown = BadInputTest.UNKNOWN_ID;
 
 		for (String suffix : List.of("", "/events")) {
@@ -354,7 +356,7 @@ class StreamOwnershipEndToEndTest {
 	@Test
 	void aKeyedListenerThatDisconnectsFreesTheSlotAndClosesTheUpstreamCall() {
 		EventRecorder listener = this.alice.open(CONTROLLED).awaitEvent("stream.started");
-		ControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
+		FakeControlledTokenSource.Call call = this.controlled.nextCall(StreamsClient.TIMEOUT);
 		listener.disconnect();
 		Await.atMost(Duration.ofSeconds(2)).until(() -> call.cancelled() && this.slots.inUse() == 0);
 		assertThat(this.alice.status(listener.streamId()).get("finish_reason").asString()).isEqualTo("client_disconnected");

@@ -21,6 +21,7 @@ import org.springframework.web.reactive.function.client.WebClient;
 
 import dev.scalpel.support.Await;
 import dev.scalpel.support.ScalpelTest;
+import dev.scalpel.support.StreamsClient;
 import dev.scalpel.upstream.fake.Endpoints;
 import dev.scalpel.upstream.fake.Script;
 import dev.scalpel.upstream.fake.TestUpstream;

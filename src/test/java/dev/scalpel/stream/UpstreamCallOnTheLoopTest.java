@@ -16,8 +16,8 @@ import org.junit.jupiter.api.Test;
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.stream.Harness.Recorder;
 import dev.scalpel.support.Await;
-import dev.scalpel.upstream.ControlledTokenSource;
-import dev.scalpel.upstream.ControlledTokenSource.Call;
+import dev.scalpel.support.FakeControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource.Call;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -33,7 +33,7 @@ class UpstreamCallOnTheLoopTest {
 
 	private static final Duration WAIT = Duration.ofSeconds(5);
 
-	private final ControlledTokenSource upstream = new ControlledTokenSource();
+	private final FakeControlledTokenSource upstream = new FakeControlledTokenSource();
 
 	/**
 	 * On plain threads: BlockHound, installed in this JVM once a test has started the application,

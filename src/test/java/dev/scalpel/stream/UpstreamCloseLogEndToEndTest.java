@@ -17,9 +17,11 @@ import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 
 import dev.scalpel.support.Await;
+import dev.scalpel.support.EventRecorder;
 import dev.scalpel.support.Logs;
 import dev.scalpel.support.ScalpelTest;
-import dev.scalpel.upstream.fake.Blackhole;
+import dev.scalpel.support.StreamsClient;
+import dev.scalpel.upstream.fake.TestBlackhole;
 import dev.scalpel.upstream.fake.Endpoints;
 import dev.scalpel.upstream.fake.Script;
 import dev.scalpel.upstream.fake.TestUpstream;
@@ -47,7 +49,7 @@ class UpstreamCloseLogEndToEndTest extends ApiEndToEndTest {
 
 	private static final TestUpstream upstream = TestUpstream.start();
 
-	private static final Blackhole blackhole = Blackhole.open();
+	private static final TestBlackhole blackhole = TestBlackhole.open();
 
 	enum Trigger {
 

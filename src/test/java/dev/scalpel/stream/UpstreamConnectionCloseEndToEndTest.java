@@ -15,8 +15,10 @@ import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 
 import dev.scalpel.support.Await;
+import dev.scalpel.support.EventRecorder;
 import dev.scalpel.support.ScalpelTest;
-import dev.scalpel.upstream.fake.Blackhole;
+import dev.scalpel.support.StreamsClient;
+import dev.scalpel.upstream.fake.TestBlackhole;
 import dev.scalpel.upstream.fake.Endpoints;
 import dev.scalpel.upstream.fake.ReceivedRequest;
 import dev.scalpel.upstream.fake.Script;
@@ -30,7 +32,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * leaving, a timeout) closes its upstream connection within 100 ms, as a real HTTP server records it,
  * and frees its slot, for both provider protocols and in every phase of the call:
  * <ul>
- * <li>{@code CONNECTING}: the TCP connect is still pending (a {@link Blackhole} never accepts); the
+ * <li>{@code CONNECTING}: the TCP connect is still pending (a {@link TestBlackhole} never accepts); the
  * pending connect is abandoned (no SYN_SENT socket left) and, for a timeout, the connect timeout fired;
  * <li>{@code AWAITING_HEADERS}: the request was sent, the provider has not answered yet;
  * <li>{@code BEFORE_FIRST_TOKEN}: the provider answered and opened its stream, no token yet;
@@ -47,7 +49,7 @@ class UpstreamConnectionCloseEndToEndTest extends ApiEndToEndTest {
 
 	private static final TestUpstream upstream = TestUpstream.start();
 
-	private static final Blackhole blackhole = Blackhole.open();
+	private static final TestBlackhole blackhole = TestBlackhole.open();
 
 	enum Provider {
 

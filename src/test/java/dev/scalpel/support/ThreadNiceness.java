@@ -1,4 +1,4 @@
-package dev.scalpel.deploy;
+package dev.scalpel.support;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -7,7 +7,7 @@ import java.util.stream.Stream;
 
 /**
  * Prints each thread of its own JVM as {@code name<TAB>nice}, from {@code /proc/self/task} (Linux):
- * {@link ContainerImageIT} runs it with the image's JVM options to see what they did to the threads.
+ * {@code ContainerImageIT} runs it with the image's JVM options to see what they did to the threads.
  */
 public final class ThreadNiceness {
 

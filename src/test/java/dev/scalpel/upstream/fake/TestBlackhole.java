@@ -19,21 +19,21 @@ import java.util.Locale;
  * client gives up. {@link #pendingConnects()} reads the client sockets still trying from
  * {@code /proc/net/tcp}, which is how a test sees that Scalpel abandoned a connect.
  */
-public final class Blackhole implements AutoCloseable {
+public final class TestBlackhole implements AutoCloseable {
 
 	private final ServerSocket server;
 
 	private final List<Socket> fillers = new ArrayList<>();
 
-	private Blackhole(ServerSocket server) {
+	private TestBlackhole(ServerSocket server) {
 		this.server = server;
 	}
 
 	/** Opens one on loopback and fills its accept queue. */
-	public static Blackhole open() {
+	public static TestBlackhole open() {
 		try {
 			InetAddress loopback = InetAddress.getByName("127.0.0.1");
-			Blackhole hole = new Blackhole(new ServerSocket(0, 1, loopback));
+			TestBlackhole hole = new TestBlackhole(new ServerSocket(0, 1, loopback));
 			InetSocketAddress address = new InetSocketAddress(loopback, hole.port());
 			for (int i = 0; i < 16; i++) {
 				Socket filler = new Socket();

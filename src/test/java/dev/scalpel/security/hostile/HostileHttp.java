@@ -1,4 +1,4 @@
-package dev.scalpel.security;
+package dev.scalpel.security.hostile;
 
 import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
@@ -19,13 +19,13 @@ import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
 /**
- * A raw HTTP/1.1 client for {@link HostileInputPropertyTest}: it writes exactly the bytes it is given
+ * A raw HTTP/1.1 client for {@code HostileInputPropertyTest}: it writes exactly the bytes it is given
  * (any method, request target, header bytes and body framing, which higher-level clients refuse to
  * send) on a new connection, and reads one response within a hard deadline. An event stream is
  * either closed right after its head or, when asked, read to its end. Interim {@code 1xx} answers
  * (e.g. to {@code Expect: 100-continue}) are skipped.
  */
-final class HostileHttp {
+public final class HostileHttp {
 
 	private static final int MAX_HEAD = 64 * 1024;
 
@@ -38,7 +38,7 @@ final class HostileHttp {
 	 * What the service answered: its status line, its headers (names lower-cased) and its body (empty
 	 * for {@code HEAD}, and for an event stream closed after its head).
 	 */
-	record Response(String statusLine, int status, Map<String, List<String>> headers, byte[] body) {
+	public record Response(String statusLine, int status, Map<String, List<String>> headers, byte[] body) {
 
 		@Nullable String header(String name) {
 			List<String> values = this.headers.get(name.toLowerCase(Locale.ROOT));
@@ -67,7 +67,7 @@ final class HostileHttp {
 	}
 
 	/** No complete answer within the deadline: the service hangs on this request. */
-	static final class Timeout extends IOException {
+	public static final class Timeout extends IOException {
 
 		private static final long serialVersionUID = 1L;
 
@@ -78,7 +78,7 @@ final class HostileHttp {
 	}
 
 	/** The connection ended (closed or reset) before a complete answer. */
-	static final class NoResponse extends IOException {
+	public static final class NoResponse extends IOException {
 
 		private static final long serialVersionUID = 1L;
 
@@ -95,7 +95,7 @@ final class HostileHttp {
 	 * head
 	 * @param timeout the bound on the whole exchange
 	 */
-	static Response exchange(int port, byte[] request, boolean head, boolean readEventStream, Duration timeout)
+	public static Response exchange(int port, byte[] request, boolean head, boolean readEventStream, Duration timeout)
 			throws IOException {
 		long deadline = System.nanoTime() + timeout.toNanos();
 		try (Socket socket = new Socket()) {

@@ -1,4 +1,4 @@
-package dev.scalpel.observe;
+package dev.scalpel.support;
 
 import java.time.Duration;
 
@@ -12,9 +12,9 @@ import org.springframework.http.MediaType;
 import org.springframework.web.reactive.function.client.WebClient;
 
 /** Plain request/response calls over a real socket, blocking the test thread (never a Reactor one). */
-final class Http {
+public final class Http {
 
-	static final Duration WAIT = Duration.ofSeconds(10);
+	public static final Duration WAIT = Duration.ofSeconds(10);
 
 	private static final JsonMapper JSON = JsonMapper.builder().build();
 
@@ -22,40 +22,40 @@ final class Http {
 	}
 
 	/** A whole response: status, headers and body as text. */
-	record Response(int status, HttpHeaders headers, String body) {
+	public record Response(int status, HttpHeaders headers, String body) {
 
-		JsonNode json() {
+		public JsonNode json() {
 			return JSON.readTree(this.body);
 		}
 
-		String contentType() {
+		public String contentType() {
 			MediaType type = this.headers.getContentType();
 			return (type != null) ? type.toString() : "";
 		}
 
 	}
 
-	static WebClient client(int port) {
+	public static WebClient client(int port) {
 		return WebClient.builder()
 			.baseUrl("http://localhost:" + port)
 			.codecs(codecs -> codecs.defaultCodecs().maxInMemorySize(4 * 1024 * 1024))
 			.build();
 	}
 
-	static Response get(WebClient client, String path) {
+	public static Response get(WebClient client, String path) {
 		return exchange(client, HttpMethod.GET, path, null, null);
 	}
 
-	static Response delete(WebClient client, String path) {
+	public static Response delete(WebClient client, String path) {
 		return exchange(client, HttpMethod.DELETE, path, null, null);
 	}
 
-	static Response post(WebClient client, String path, MediaType contentType, String body) {
+	public static Response post(WebClient client, String path, MediaType contentType, String body) {
 		return exchange(client, HttpMethod.POST, path, contentType, body);
 	}
 
 	/** A start that asks for the event stream, for answers that are not one ({@code 429}, {@code 4xx}). */
-	static Response refusedStart(WebClient client, String body) {
+	public static Response refusedStart(WebClient client, String body) {
 		Response response = client.post()
 			.uri("/v1/streams")
 			.contentType(MediaType.APPLICATION_JSON)
@@ -71,7 +71,7 @@ final class Http {
 		return response;
 	}
 
-	static Response exchange(WebClient client, HttpMethod method, String path, @Nullable MediaType contentType,
+	public static Response exchange(WebClient client, HttpMethod method, String path, @Nullable MediaType contentType,
 			@Nullable String body) {
 		WebClient.RequestBodySpec request = client.method(method).uri(path);
 		WebClient.RequestHeadersSpec<?> ready = request;

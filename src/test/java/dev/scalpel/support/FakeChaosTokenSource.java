@@ -1,4 +1,4 @@
-package dev.scalpel.stream;
+package dev.scalpel.support;
 
 import java.time.Duration;
 import java.util.Set;
@@ -17,9 +17,9 @@ import dev.scalpel.upstream.Usage;
  * a normal end, a failure, an end without finishing, or silence (left to the timeouts). Counts its
  * open calls so a test can prove every one was closed.
  */
-final class ChaosTokenSource implements TokenSource {
+public final class FakeChaosTokenSource implements TokenSource {
 
-	static final String MODEL = "chaos";
+	public static final String MODEL = "chaos";
 
 	private final AtomicInteger open = new AtomicInteger();
 
@@ -61,7 +61,7 @@ final class ChaosTokenSource implements TokenSource {
 			.doFinally(signal -> this.open.decrementAndGet());
 	}
 
-	int open() {
+	public int open() {
 		return this.open.get();
 	}
 

@@ -1,4 +1,4 @@
-package dev.scalpel.upstream;
+package dev.scalpel.support;
 
 import java.time.Duration;
 import java.util.List;
@@ -11,12 +11,17 @@ import java.util.concurrent.atomic.AtomicInteger;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Sinks;
 
+import dev.scalpel.upstream.Chunk;
+import dev.scalpel.upstream.GenerationRequest;
+import dev.scalpel.upstream.TokenSource;
+import dev.scalpel.upstream.Usage;
+
 /**
  * A test provider driven by the test: every generation is a {@link Call} whose tokens, end and
  * failure the test emits by hand, and which records when Scalpel subscribed to it and when it was
  * cancelled, i.e. when the "upstream connection" was closed. Serves the model {@value #MODEL}.
  */
-public final class ControlledTokenSource implements TokenSource {
+public final class FakeControlledTokenSource implements TokenSource {
 
 	public static final String MODEL = "controlled";
 

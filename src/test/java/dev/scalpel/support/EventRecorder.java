@@ -1,4 +1,4 @@
-package dev.scalpel.stream;
+package dev.scalpel.support;
 
 import java.time.Duration;
 import java.util.List;
@@ -24,9 +24,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * its comments and how it ended. {@link #disconnect()} cancels the subscription, which makes Reactor
  * Netty close the connection of an unfinished response.
  */
-final class EventRecorder {
+public final class EventRecorder {
 
-	static final ParameterizedTypeReference<ServerSentEvent<String>> SSE = new ParameterizedTypeReference<>() {
+	public static final ParameterizedTypeReference<ServerSentEvent<String>> SSE = new ParameterizedTypeReference<>() {
 	};
 
 	private final List<ServerSentEvent<String>> events = new CopyOnWriteArrayList<>();
@@ -51,25 +51,25 @@ final class EventRecorder {
 	 * @param onStreamId told the {@code X-Stream-Id} header when the response arrives
 	 * @param demand how many entries to read before {@link #readOn()}; {@code Long.MAX_VALUE} reads all
 	 */
-	EventRecorder(Consumer<String> onStreamId, long demand) {
+	public EventRecorder(Consumer<String> onStreamId, long demand) {
 		this.onStreamId = onStreamId;
 		this.reader = new Reader(demand);
 	}
 
 	/** Subscribes to the exchange; runs on the caller's thread, the events arrive on Netty's. */
-	EventRecorder record(Flux<ServerSentEvent<String>> events) {
+	public EventRecorder record(Flux<ServerSentEvent<String>> events) {
 		events.subscribe(this.reader);
 		return this;
 	}
 
 	/** Lifts the demand limit: reads whatever the connection holds and what comes after. */
-	EventRecorder readOn() {
+	public EventRecorder readOn() {
 		this.reader.request(Long.MAX_VALUE);
 		return this;
 	}
 
 	/** Reads an SSE body, or the problem detail of a refused request. */
-	Flux<ServerSentEvent<String>> read(ClientResponse response) {
+	public Flux<ServerSentEvent<String>> read(ClientResponse response) {
 		HttpHeaders headers = response.headers().asHttpHeaders();
 		String id = headers.getFirst("X-Stream-Id");
 		if (id != null) {
@@ -95,57 +95,57 @@ final class EventRecorder {
 	}
 
 	/** The events so far (comments excluded). */
-	List<ServerSentEvent<String>> events() {
+	public List<ServerSentEvent<String>> events() {
 		return List.copyOf(this.events);
 	}
 
 	/** The comment-only entries so far, e.g. keep-alives. */
-	List<ServerSentEvent<String>> comments() {
+	public List<ServerSentEvent<String>> comments() {
 		return List.copyOf(this.comments);
 	}
 
-	List<String> types() {
+	public List<String> types() {
 		return this.events.stream().map(ServerSentEvent::event).toList();
 	}
 
-	List<Long> ids() {
+	public List<Long> ids() {
 		return this.events.stream().map(event -> Long.parseLong(event.id())).toList();
 	}
 
-	ServerSentEvent<String> last() {
+	public ServerSentEvent<String> last() {
 		assertThat(this.events).isNotEmpty();
 		return this.events.get(this.events.size() - 1);
 	}
 
 	/** The HTTP status, once the response has arrived. */
-	int status() {
+	public int status() {
 		Await.atMost(StreamsClient.TIMEOUT).until(() -> this.headers != null);
 		return this.status;
 	}
 
-	HttpHeaders headers() {
+	public HttpHeaders headers() {
 		status();
 		return this.headers;
 	}
 
-	@Nullable String problem() {
+	public @Nullable String problem() {
 		return this.problem;
 	}
 
 	/** The {@code X-Stream-Id} header, once the response has arrived. */
-	String streamId() {
+	public String streamId() {
 		String id = headers().getFirst("X-Stream-Id");
 		assertThat(id).as("X-Stream-Id").isNotNull();
 		return id;
 	}
 
-	EventRecorder awaitEventCount(int count) {
+	public EventRecorder awaitEventCount(int count) {
 		Await.atMost(StreamsClient.TIMEOUT).until(() -> this.events.size() >= count || this.completed);
 		assertThat(this.events).hasSizeGreaterThanOrEqualTo(count);
 		return this;
 	}
 
-	EventRecorder awaitEvent(String type) {
+	public EventRecorder awaitEvent(String type) {
 		Await.atMost(StreamsClient.TIMEOUT)
 			.until(() -> this.events.stream().anyMatch(event -> type.equals(event.event())) || this.completed);
 		assertThat(types()).contains(type);
@@ -153,18 +153,18 @@ final class EventRecorder {
 	}
 
 	/** Waits for the response to end normally. */
-	EventRecorder awaitCompletion() {
+	public EventRecorder awaitCompletion() {
 		return awaitCompletion(StreamsClient.TIMEOUT);
 	}
 
-	EventRecorder awaitCompletion(Duration timeout) {
+	public EventRecorder awaitCompletion(Duration timeout) {
 		Await.atMost(timeout).until(() -> this.completed || this.error != null);
 		assertThat(this.error).as("error of the SSE response").isNull();
 		return this;
 	}
 
 	/** Cancels the subscription, so the client closes its connection; returns when, in nanoTime. */
-	long disconnect() {
+	public long disconnect() {
 		long disposedAt = System.nanoTime();
 		this.reader.dispose();
 		return disposedAt;

@@ -1,4 +1,4 @@
-package dev.scalpel.stream;
+package dev.scalpel.support;
 
 import java.util.concurrent.TimeUnit;
 
@@ -12,7 +12,7 @@ import reactor.core.scheduler.Schedulers;
  * a {@link StreamManager}, it makes every timed release path (attach timeout, disconnect grace,
  * max-duration) fail the way a bug would, so the leak auditor has something real to find.
  */
-final class StuckTimers implements Scheduler {
+public final class FakeStuckTimers implements Scheduler {
 
 	@Override
 	public Disposable schedule(Runnable task) {
@@ -31,7 +31,7 @@ final class StuckTimers implements Scheduler {
 
 	@Override
 	public Worker createWorker() {
-		StuckTimers timers = this;
+		FakeStuckTimers timers = this;
 		Disposable.Composite tasks = Disposables.composite();
 		return new Worker() {
 

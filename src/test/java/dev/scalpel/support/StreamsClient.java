@@ -1,4 +1,4 @@
-package dev.scalpel.stream;
+package dev.scalpel.support;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -28,9 +28,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Blocking calls are bounded by {@link #TIMEOUT} and meant for the JUnit thread. It remembers the
  * streams it started so that a test can cancel whatever it left running.
  */
-final class StreamsClient {
+public final class StreamsClient {
 
-	static final Duration TIMEOUT = Duration.ofSeconds(5);
+	public static final Duration TIMEOUT = Duration.ofSeconds(5);
 
 	private final WebClient http;
 
@@ -38,12 +38,12 @@ final class StreamsClient {
 
 	private final Set<String> started = ConcurrentHashMap.newKeySet();
 
-	StreamsClient(int port) {
+	public StreamsClient(int port) {
 		this.http = WebClient.create("http://localhost:" + port);
 	}
 
 	/** A client that sends {@code Authorization: Bearer <key>} with every request. */
-	StreamsClient(int port, String key) {
+	public StreamsClient(int port, String key) {
 		this.http = WebClient.builder()
 			.baseUrl("http://localhost:" + port)
 			.defaultHeader(HttpHeaders.AUTHORIZATION, "Bearer " + key)
@@ -51,18 +51,18 @@ final class StreamsClient {
 	}
 
 	/** An HTTP answer: status, headers and the body as text. */
-	record Reply(int status, HttpHeaders headers, String body) {
+	public record Reply(int status, HttpHeaders headers, String body) {
 	}
 
 	// --- starting
 
 	/** {@code POST /v1/streams} with {@code Accept: text/event-stream}: the response is the stream. */
-	EventRecorder open(String body) {
+	public EventRecorder open(String body) {
 		return open(body, Long.MAX_VALUE);
 	}
 
 	/** Like {@link #open(String)}, but reads only {@code demand} entries until {@link EventRecorder#readOn()}. */
-	EventRecorder open(String body, long demand) {
+	public EventRecorder open(String body, long demand) {
 		EventRecorder recorder = new EventRecorder(this.started::add, demand);
 		return recorder.record(this.http.post()
 			.uri("/v1/streams")
@@ -73,7 +73,7 @@ final class StreamsClient {
 	}
 
 	/** {@code POST /v1/streams} with {@code Accept: application/json}. */
-	Reply start(String body) {
+	public Reply start(String body) {
 		Reply reply = exchange(this.http.post()
 			.uri("/v1/streams")
 			.accept(MediaType.APPLICATION_JSON)
@@ -87,7 +87,7 @@ final class StreamsClient {
 	}
 
 	/** Starts a stream in the {@code 202} mode and returns its id. */
-	String startAccepted(String body) {
+	public String startAccepted(String body) {
 		Reply reply = start(body);
 		assertThat(reply.status()).as(reply.body()).isEqualTo(202);
 		return json(reply).get("id").asString();
@@ -96,24 +96,24 @@ final class StreamsClient {
 	// --- listening
 
 	/** {@code GET /v1/streams/{id}/events}: attaches from the start. */
-	EventRecorder attach(String id) {
+	public EventRecorder attach(String id) {
 		return attach("/v1/streams/" + id + "/events", headers -> {
 		});
 	}
 
 	/** Resumes with the {@code Last-Event-ID} header. */
-	EventRecorder resumeWithLastEventId(String id, long lastEventId) {
+	public EventRecorder resumeWithLastEventId(String id, long lastEventId) {
 		return attach("/v1/streams/" + id + "/events",
 				headers -> headers.set("Last-Event-ID", Long.toString(lastEventId)));
 	}
 
 	/** Resumes with the {@code after} query parameter. */
-	EventRecorder resumeAfter(String id, long after) {
+	public EventRecorder resumeAfter(String id, long after) {
 		return attach("/v1/streams/" + id + "/events?after=" + after, headers -> {
 		});
 	}
 
-	EventRecorder attach(String uri, Consumer<HttpHeaders> headers) {
+	public EventRecorder attach(String uri, Consumer<HttpHeaders> headers) {
 		EventRecorder recorder = new EventRecorder(id -> {
 		}, Long.MAX_VALUE);
 		return recorder.record(this.http.get()
@@ -124,17 +124,17 @@ final class StreamsClient {
 	}
 
 	/** Every event of a stream from the start, read to the end of the response. */
-	List<ServerSentEvent<String>> replay(String id) {
+	public List<ServerSentEvent<String>> replay(String id) {
 		return attach(id).awaitCompletion().events();
 	}
 
 	/** {@code GET /v1/streams/{id}/events} read to its end, the SSE text as the body. */
-	Reply getEvents(String id) {
+	public Reply getEvents(String id) {
 		return exchange(this.http.get().uri("/v1/streams/{id}/events", id).accept(MediaType.TEXT_EVENT_STREAM));
 	}
 
 	/** The raw text of an events response, chunk by chunk as it arrives. */
-	Flux<String> rawEvents(String id) {
+	public Flux<String> rawEvents(String id) {
 		return this.http.get()
 			.uri("/v1/streams/{id}/events", id)
 			.accept(MediaType.TEXT_EVENT_STREAM)
@@ -149,33 +149,33 @@ final class StreamsClient {
 
 	// --- status, cancel, list
 
-	Reply get(String uri) {
+	public Reply get(String uri) {
 		return exchange(this.http.get().uri(uri).accept(MediaType.APPLICATION_JSON));
 	}
 
-	Reply cancelReply(String id) {
+	public Reply cancelReply(String id) {
 		return exchange(this.http.post().uri("/v1/streams/{id}/cancel", id).accept(MediaType.APPLICATION_JSON));
 	}
 
 	/** The status object of a stream, which must be found. */
-	JsonNode status(String id) {
+	public JsonNode status(String id) {
 		return ok(get("/v1/streams/" + id));
 	}
 
 	/** Cancels a stream, which must be found, and returns the status object of the answer. */
-	JsonNode cancel(String id) {
+	public JsonNode cancel(String id) {
 		return ok(cancelReply(id));
 	}
 
 	/** What a cancel answered, and what {@code atArrival} saw the moment its response arrived. */
-	record Observed<T>(Reply reply, T atArrival) {
+	public record Observed<T>(Reply reply, T atArrival) {
 	}
 
 	/**
 	 * Cancels a stream and samples {@code atArrival} as soon as the response status and headers arrive,
 	 * on the client's I/O thread, before the body is read.
 	 */
-	<T> Observed<T> cancelObserving(String id, Supplier<T> atArrival) {
+	public <T> Observed<T> cancelObserving(String id, Supplier<T> atArrival) {
 		return this.http.post()
 			.uri("/v1/streams/{id}/cancel", id)
 			.accept(MediaType.APPLICATION_JSON)
@@ -190,7 +190,7 @@ final class StreamsClient {
 	}
 
 	/** Cancels every stream this client started; those already gone are skipped. */
-	void cancelAll() {
+	public void cancelAll() {
 		for (String id : this.started) {
 			int status = cancelReply(id).status();
 			assertThat(status).as("cancel " + id).isIn(200, 404);
@@ -200,15 +200,15 @@ final class StreamsClient {
 
 	// --- JSON
 
-	JsonNode json(String text) {
+	public JsonNode json(String text) {
 		return this.json.readTree(text);
 	}
 
-	JsonNode json(Reply reply) {
+	public JsonNode json(Reply reply) {
 		return json(reply.body());
 	}
 
-	JsonNode data(ServerSentEvent<String> event) {
+	public JsonNode data(ServerSentEvent<String> event) {
 		return json(event.data());
 	}
 

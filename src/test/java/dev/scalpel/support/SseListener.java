@@ -1,4 +1,4 @@
-package dev.scalpel.observe;
+package dev.scalpel.support;
 
 import java.time.Duration;
 import java.util.List;
@@ -21,7 +21,7 @@ import dev.scalpel.support.Await;
  * it records what arrives (on Reactor threads, without blocking) and can hang up like a browser tab
  * being closed. The test thread reads and waits on what was recorded.
  */
-final class SseListener {
+public final class SseListener {
 
 	private static final ParameterizedTypeReference<ServerSentEvent<String>> SSE = new ParameterizedTypeReference<>() {
 	};
@@ -40,7 +40,7 @@ final class SseListener {
 	}
 
 	/** Starts a stream with {@code Accept: text/event-stream} and listens to it. */
-	static SseListener start(WebClient api, String body) {
+	public static SseListener start(WebClient api, String body) {
 		SseListener listener = new SseListener();
 		listener.listen(api.post()
 			.uri("/v1/streams")
@@ -62,7 +62,7 @@ final class SseListener {
 	}
 
 	/** Attaches to an existing stream ({@code GET /v1/streams/{id}/events}). */
-	static SseListener attach(WebClient api, String id) {
+	public static SseListener attach(WebClient api, String id) {
 		SseListener listener = new SseListener();
 		listener.streamId.set(id);
 		listener.listen(api.get()
@@ -83,7 +83,7 @@ final class SseListener {
 	}
 
 	/** The stream id from {@code X-Stream-Id}, waiting for the response head. */
-	String awaitId(Duration atMost) {
+	public String awaitId(Duration atMost) {
 		Await.atMost(atMost).until(() -> this.streamId.get() != null || this.failure.get() != null);
 		if (this.streamId.get() == null) {
 			throw new AssertionError("no event stream: " + this.failure.get(), this.failure.get());
@@ -92,12 +92,12 @@ final class SseListener {
 	}
 
 	/** Waits until an event of this type arrived. */
-	void awaitEvent(String type, Duration atMost) {
+	public void awaitEvent(String type, Duration atMost) {
 		Await.atMost(atMost).until(() -> types().contains(type));
 	}
 
 	/** Waits until the server ended the event stream. */
-	void awaitCompletion(Duration atMost) {
+	public void awaitCompletion(Duration atMost) {
 		Await.atMost(atMost).until(() -> this.completed || this.failure.get() != null);
 		if (this.failure.get() != null) {
 			throw new AssertionError("the event stream failed", this.failure.get());
@@ -105,18 +105,18 @@ final class SseListener {
 	}
 
 	/** The types of the events received so far, comments left out. */
-	List<String> types() {
+	public List<String> types() {
 		return this.events.stream().map(ServerSentEvent::event).filter(type -> type != null).toList();
 	}
 
 	/** The data of the last event received, comments left out. */
-	@Nullable String lastData() {
+	public @Nullable String lastData() {
 		List<ServerSentEvent<String>> real = this.events.stream().filter(event -> event.event() != null).toList();
 		return real.isEmpty() ? null : real.get(real.size() - 1).data();
 	}
 
 	/** Hangs up: the client closes its connection without reading on. */
-	void disconnect() {
+	public void disconnect() {
 		Disposable listening = this.subscription;
 		if (listening != null) {
 			listening.dispose();

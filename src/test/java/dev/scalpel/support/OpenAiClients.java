@@ -1,4 +1,4 @@
-package dev.scalpel.openai;
+package dev.scalpel.support;
 
 import java.time.Duration;
 
@@ -6,18 +6,18 @@ import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 
 /** The official OpenAI Java SDK pointed at a running Scalpel, as an application would configure it. */
-final class OpenAiClients {
+public final class OpenAiClients {
 
 	private OpenAiClients() {
 	}
 
 	/** A client of Scalpel's OpenAI door on this port; retries off, so that each call is one request. */
-	static OpenAIClient scalpel(int port) {
+	public static OpenAIClient scalpel(int port) {
 		return scalpel(port, "sk-any");
 	}
 
 	/** As {@link #scalpel(int)}, with an API key of the service's. */
-	static OpenAIClient scalpel(int port, String apiKey) {
+	public static OpenAIClient scalpel(int port, String apiKey) {
 		return OpenAIOkHttpClient.builder()
 			.baseUrl("http://localhost:" + port + "/v1")
 			.apiKey(apiKey)

@@ -23,7 +23,7 @@ import dev.scalpel.ScalpelApplication;
 import dev.scalpel.slot.SlotPool;
 import dev.scalpel.support.Await;
 import dev.scalpel.support.ControlledUpstream;
-import dev.scalpel.upstream.ControlledTokenSource;
+import dev.scalpel.support.FakeControlledTokenSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.groups.Tuple.tuple;
@@ -64,7 +64,7 @@ abstract class StreamsContract {
 	@Test
 	void attachingThroughTheReaderReplaysThenFollowsAndResumesAfterAnEventId() {
 		Listening onOwner = owner().startListening();
-		ControlledTokenSource.Call call = owner().upstream().nextCall(WAIT);
+		FakeControlledTokenSource.Call call = owner().upstream().nextCall(WAIT);
 		call.token("one").token("two");
 		String id = onOwner.awaitId();
 		Await.atMost(WAIT).until(() -> onOwner.count("token") == 2);
@@ -90,7 +90,7 @@ abstract class StreamsContract {
 	@Test
 	void aCancelThroughTheReaderEndsTheStreamEverywhereAndFreesTheOwnersSlot() {
 		Listening onOwner = owner().startListening();
-		ControlledTokenSource.Call call = owner().upstream().nextCall(WAIT);
+		FakeControlledTokenSource.Call call = owner().upstream().nextCall(WAIT);
 		call.token("one");
 		String id = onOwner.awaitId();
 		Await.atMost(WAIT).until(() -> onOwner.count("token") == 1);
@@ -187,8 +187,8 @@ abstract class StreamsContract {
 			this.context.close();
 		}
 
-		ControlledTokenSource upstream() {
-			return this.context.getBean(ControlledTokenSource.class);
+		FakeControlledTokenSource upstream() {
+			return this.context.getBean(FakeControlledTokenSource.class);
 		}
 
 		SlotPool slots() {
